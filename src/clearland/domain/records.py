@@ -1,0 +1,182 @@
+"""Record types and their fields: what a hazard area or an admin area holds, and how raw
+values from a file or a form become typed values (or problems naming the field)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from clearland.domain.vocab import (
+    Blockage,
+    EvidenceType,
+    HazardCategory,
+    HazardStatus,
+    HazardType,
+    Marking,
+    Priority,
+    RecordKind,
+    Vocabulary,
+)
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    name: str
+    kind: str  # "str" | "int" | "float" | "vocab" | "vocab_list" | "date"
+    vocab: type[Vocabulary] | None = None
+    required: bool = False
+    default: Any = None
+    public: bool = False
+    description: str = ""
+
+    def parse(self, raw: object) -> Any:
+        """Typed value for ``raw``; ``None`` for empty; ``ValueError`` with a reason otherwise."""
+        if raw is None or (isinstance(raw, float) and math.isnan(raw)):
+            return None
+        if isinstance(raw, str) and not raw.strip():
+            return None
+        if self.kind == "str":
+            text = str(raw).strip()
+            if isinstance(raw, float) and raw.is_integer():
+                text = str(int(raw))
+            return text
+        if self.kind == "int":
+            value = float(raw)
+            if not value.is_integer():
+                raise ValueError(f"{raw!r} is not a whole number")
+            return int(value)
+        if self.kind == "float":
+            number = float(raw)
+            if not math.isfinite(number) or number < 0:
+                raise ValueError(f"{raw!r} is not a finite number ≥ 0")
+            return number
+        if self.kind == "date":
+            if isinstance(raw, dt.date):
+                return raw.isoformat()[:10]
+            return parse_date(str(raw)).isoformat()
+        assert self.vocab is not None
+        if self.kind == "vocab":
+            return self.vocab.parse(raw).value
+        items = raw if isinstance(raw, list | tuple) else _split_list(str(raw))
+        values = [self.vocab.parse(item).value for item in items if str(item).strip()]
+        return sorted(set(values)) or None
+
+
+def _split_list(text: str) -> list[str]:
+    for sep in (";", ",", "|"):
+        if sep in text:
+            return text.split(sep)
+    return [text]
+
+
+def parse_date(text: str) -> dt.date:
+    """ISO date (``2024-05-01``) or ``YYYY/MM/DD``; a datetime keeps its date part."""
+    cleaned = text.strip().replace("/", "-")
+    try:
+        return dt.date.fromisoformat(cleaned[:10])
+    except ValueError:
+        raise ValueError(f"{text!r} is not a date (use YYYY-MM-DD)") from None
+
+
+@dataclass(frozen=True)
+class RecordType:
+    kind: RecordKind
+    ref_prefix: str
+    fields: tuple[FieldSpec, ...]
+    #: geometry types allowed, and the extra ones allowed for a given category
+    geometry_types: frozenset[str]
+
+    def field(self, name: str) -> FieldSpec:
+        for spec in self.fields:
+            if spec.name == name:
+                return spec
+        raise KeyError(name)
+
+    @property
+    def field_names(self) -> tuple[str, ...]:
+        return tuple(spec.name for spec in self.fields)
+
+    @property
+    def public_fields(self) -> tuple[str, ...]:
+        return tuple(spec.name for spec in self.fields if spec.public)
+
+
+HAZARD_AREA = RecordType(
+    kind=RecordKind.HAZARD_AREA,
+    ref_prefix="HA-",
+    geometry_types=frozenset({"Polygon", "MultiPolygon"}),
+    fields=(
+        FieldSpec("ref", "str", public=True, description="human id, e.g. HA-000123"),
+        FieldSpec("name", "str", public=True),
+        FieldSpec(
+            "category",
+            "vocab",
+            HazardCategory,
+            required=True,
+            public=True,
+            description="indication · SHA · CHA",
+        ),
+        FieldSpec(
+            "status",
+            "vocab",
+            HazardStatus,
+            default=HazardStatus.OPEN.value,
+            public=True,
+            description="open · worked_on · closed",
+        ),
+        FieldSpec("hazard_types", "vocab_list", HazardType, public=True),
+        FieldSpec(
+            "marking", "vocab", Marking, public=True, description="none · signs · fenced · both"
+        ),
+        FieldSpec("admin_area", "str", public=True),
+        FieldSpec("evidence_type", "vocab", EvidenceType),
+        FieldSpec("evidence_description", "str"),
+        FieldSpec("priority", "vocab", Priority),
+        FieldSpec("blockage", "vocab_list", Blockage),
+        FieldSpec("estimated_area_m2", "float", description="area estimated by the reporter, m²"),
+        FieldSpec("organisation", "str"),
+        FieldSpec(
+            "minefield_record_ref", "str", description="linked minefield record (restricted)"
+        ),
+        FieldSpec("source_id", "str", description="the feature's id in the file it came from"),
+    ),
+)
+
+ADMIN_AREA = RecordType(
+    kind=RecordKind.ADMIN_AREA,
+    ref_prefix="ADM-",
+    geometry_types=frozenset({"Polygon", "MultiPolygon"}),
+    fields=(
+        FieldSpec("ref", "str", public=True),
+        FieldSpec("name", "str", required=True, public=True),
+        FieldSpec("code", "str", public=True),
+        FieldSpec("level", "int", public=True),
+        FieldSpec("source_id", "str"),
+    ),
+)
+
+RECORD_TYPES: dict[RecordKind, RecordType] = {
+    RecordKind.HAZARD_AREA: HAZARD_AREA,
+    RecordKind.ADMIN_AREA: ADMIN_AREA,
+}
+
+#: columns computed by clearland, present on every current record and in exports
+DERIVED_FIELDS = ("area_m2", "date_of_information")
+
+
+def allowed_geometry_types(record_type: RecordType, values: Mapping[str, Any]) -> frozenset[str]:
+    """A point is allowed only for an indication (DOMAIN.md)."""
+    if (
+        record_type.kind is RecordKind.HAZARD_AREA
+        and values.get("category") == HazardCategory.INDICATION.value
+    ):
+        return record_type.geometry_types | {"Point", "MultiPoint"}
+    return record_type.geometry_types
+
+
+def public_view(record_type: RecordType, state: Mapping[str, Any]) -> dict[str, Any]:
+    keep = set(record_type.public_fields) | set(DERIVED_FIELDS) | {"remaining_area_m2"}
+    return {key: value for key, value in state.items() if key in keep}

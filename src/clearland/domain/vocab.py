@@ -1,0 +1,153 @@
+"""Controlled vocabularies (IMAS 04.10 terms). Values are the stored and exported spellings."""
+
+from __future__ import annotations
+
+import enum
+import re
+
+
+class Vocabulary(enum.StrEnum):
+    """A closed list of values; ``parse`` accepts the value, the label and common spellings."""
+
+    @classmethod
+    def aliases(cls) -> dict[str, str]:
+        return {}
+
+    @classmethod
+    def parse(cls, text: object) -> Vocabulary:
+        key = _normalise(str(text))
+        for member in cls:
+            if key in (_normalise(member.value), _normalise(member.name)):
+                return member
+        alias = cls.aliases().get(key)
+        if alias is not None:
+            return cls(alias)
+        raise ValueError(f"{text!r} is not one of: {', '.join(m.value for m in cls)}")
+
+
+def _normalise(text: str) -> str:
+    return re.sub(r"[\s_\-/]+", "", text.strip().lower())
+
+
+class HazardCategory(Vocabulary):
+    INDICATION = "indication"
+    SHA = "SHA"
+    CHA = "CHA"
+
+    @classmethod
+    def aliases(cls) -> dict[str, str]:
+        return {
+            "suspectedhazardousarea": "SHA",
+            "confirmedhazardousarea": "CHA",
+            "dangerousarea": "indication",
+        }
+
+
+class HazardStatus(Vocabulary):
+    OPEN = "open"
+    WORKED_ON = "worked_on"
+    CLOSED = "closed"
+
+    @classmethod
+    def aliases(cls) -> dict[str, str]:
+        return {"active": "open", "inprogress": "worked_on", "ongoing": "worked_on"}
+
+
+class HazardType(Vocabulary):
+    AP_MINE = "ap_mine"
+    AT_MINE = "at_mine"
+    UXO = "uxo"
+    AXO = "axo"
+    CLUSTER_MUNITION = "cluster_munition"
+    IED = "ied"
+    BOOBY_TRAP = "booby_trap"
+    OTHER = "other"
+
+    @classmethod
+    def aliases(cls) -> dict[str, str]:
+        return {
+            "antipersonnelmine": "ap_mine",
+            "antipersonnel": "ap_mine",
+            "apm": "ap_mine",
+            "antitankmine": "at_mine",
+            "antivehiclemine": "at_mine",
+            "antitank": "at_mine",
+            "antivehicle": "at_mine",
+            "atm": "at_mine",
+            "unexplodedordnance": "uxo",
+            "abandonedexplosiveordnance": "axo",
+            "clustermunitions": "cluster_munition",
+            "cm": "cluster_munition",
+            "submunition": "cluster_munition",
+            "improvisedexplosivedevice": "ied",
+            "boobytrap": "booby_trap",
+        }
+
+
+#: hazard types that make an area a minefield (OpenStreetMap ``hazard=minefield``)
+MINE_TYPES = frozenset({HazardType.AP_MINE, HazardType.AT_MINE})
+
+
+class EvidenceType(Vocabulary):
+    DIRECT = "direct"
+    INDIRECT = "indirect"
+
+
+class Priority(Vocabulary):
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+
+class Blockage(Vocabulary):
+    AGRICULTURE = "agriculture"
+    ROAD = "road"
+    HOUSING = "housing"
+    INFRASTRUCTURE = "infrastructure"
+    WATER = "water"
+    OTHER = "other"
+
+
+class Marking(Vocabulary):
+    NONE = "none"
+    SIGNS = "signs"
+    FENCED = "fenced"
+    BOTH = "both"
+
+    @classmethod
+    def aliases(cls) -> dict[str, str]:
+        return {"unmarked": "none", "marked": "signs", "fence": "fenced", "signsandfence": "both"}
+
+
+class ReportStatus(Vocabulary):
+    DRAFT = "draft"
+    SUBMITTED = "submitted"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    UNAPPROVED = "unapproved"
+
+
+class ReportType(Vocabulary):
+    HAZARD_REPORT = "hazard_report"
+    IMPORT_BATCH = "import_batch"
+    EDIT = "edit"
+
+
+class RecordKind(Vocabulary):
+    HAZARD_AREA = "hazard_area"
+    ADMIN_AREA = "admin_area"
+
+
+class Role(Vocabulary):
+    PUBLIC = "public"
+    SURVEYOR = "surveyor"
+    REVIEWER = "reviewer"
+    RECORDS_CUSTODIAN = "records_custodian"
+    VICTIM_DATA = "victim_data"
+    ADMIN = "admin"
+
+
+class OnInvalid(Vocabulary):
+    REJECT = "reject"
+    REPAIR = "repair"
+    SKIP = "skip"

@@ -1,0 +1,100 @@
+"""Approving a report: reconcile its changes into the records, in the caller's transaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from typing import Any
+
+import shapely
+
+from clearland.domain.geometry import geodesic_areas_m2
+from clearland.domain.reconcile import Change, conflicts, fold, next_status
+from clearland.domain.records import RECORD_TYPES
+from clearland.domain.vocab import RecordKind, ReportStatus
+from clearland.errors import ConflictError, StateError
+from clearland.storage.repository import Tx
+
+
+def approve(tx: Tx, report_id: int, approver: dict[str, Any]) -> dict[str, Any]:
+    """Approve ``report_id`` and reconcile it. Raises ``ConflictError`` (and the caller's
+    transaction rolls back) when another report says otherwise with the same date."""
+    report = tx.get_report(report_id)
+    try:
+        status = next_status(ReportStatus(report["status"]), "approve")
+    except ValueError as exc:
+        raise StateError(f"report {report_id}: {exc}") from None
+    seq = tx.next_approval_seq()
+    doi: dt.date = report["date_of_information"]
+    by_kind: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for change in tx.report_changes(report_id):
+        by_kind[change["kind"]].append(change)
+    found: list[dict[str, Any]] = []
+    applied = 0
+    for kind_value, changes in by_kind.items():
+        kind = RecordKind(kind_value)
+        ids, created = tx.ensure_records(kind, [c["ref"] for c in changes])
+        existing = tx.approved_changes([ids[c["ref"]] for c in changes if c["ref"] not in created])
+        states = []
+        for change in changes:
+            values = dict(change["values"])
+            if change["geom"] is not None:
+                values["geometry"] = bytes(change["geom"])
+            new = Change(report_id=report_id, seq=seq, date_of_information=doi, values=values)
+            record_id = ids[change["ref"]]
+            history = existing.get(record_id, [])
+            for c in conflicts(history, new):
+                found.append(
+                    {
+                        "ref": change["ref"],
+                        "field": c.field,
+                        "report": c.report_id,
+                        "existing": _show(c.existing_value),
+                        "new": _show(c.new_value),
+                    }
+                )
+            state = fold([*history, new])
+            assert state is not None
+            state["record_id"] = record_id
+            state["ref"] = change["ref"]
+            states.append(state)
+        if found:
+            continue
+        _complete(kind, states)
+        tx.write_current(kind, states)
+        tx.link_changes(report_id, kind, ids)
+        applied += len(states)
+    if found:
+        raise ConflictError(
+            f"report {report_id} conflicts with {len({f['report'] for f in found})} approved "
+            f"report(s) of the same date of information ({doi}) on {len(found)} field(s)",
+            detail=found,
+        )
+    tx.set_report_status(report_id, status, decided_by=approver["id"], approval_seq=seq)
+    revision = tx.bump_revision()
+    return {"report": report_id, "records": applied, "revision": revision}
+
+
+def _complete(kind: RecordKind, states: list[dict[str, Any]]) -> None:
+    """Fill defaults and derived fields (geodesic area) of folded states."""
+    record_type = RECORD_TYPES[kind]
+    geoms = [
+        shapely.from_wkb(s["geometry"]) if isinstance(s["geometry"], bytes) else s["geometry"]
+        for s in states
+    ]
+    areas = geodesic_areas_m2(geoms)
+    for state, geom, area in zip(states, geoms, areas, strict=True):
+        for spec in record_type.fields:
+            if state.get(spec.name) is None and spec.default is not None:
+                state[spec.name] = spec.default
+        state["geometry"] = geom
+        state["area_m2"] = float(area)
+        if kind is RecordKind.HAZARD_AREA:
+            # outcomes (land release) arrive with their own issue; until then nothing is released
+            state["remaining_area_m2"] = float(area)
+
+
+def _show(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return shapely.from_wkb(value).wkt[:200]
+    return value

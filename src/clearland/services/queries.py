@@ -1,0 +1,125 @@
+"""Reading the registry: current state or as it was on a date, one record with its history."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import shapely
+
+from clearland.domain.geometry import geodesic_areas_m2
+from clearland.domain.reconcile import fold
+from clearland.domain.records import RECORD_TYPES, public_view
+from clearland.domain.vocab import RecordKind
+from clearland.errors import UnknownRecord
+from clearland.services.registry import Registry
+
+
+def records(
+    registry: Registry,
+    kind: RecordKind = RecordKind.HAZARD_AREA,
+    *,
+    as_of: dt.date | None = None,
+    where: dict[str, str] | None = None,
+    bbox: tuple[float, float, float, float] | None = None,
+    public: bool = False,
+) -> list[dict[str, Any]]:
+    """Current records (or as of a date), each a dict with its fields and ``geometry``."""
+    registry.store.check_ready()
+    with registry.store.read() as tx:
+        if as_of is None:
+            states = tx.current(kind, where=where, bbox=bbox)
+        else:
+            states = _as_of(tx, kind, as_of)
+            if where:
+                states = [s for s in states if all(s.get(k) == v for k, v in where.items())]
+            if bbox is not None:
+                box = shapely.box(*bbox)
+                states = [s for s in states if s["geometry"].intersects(box)]
+    if public:
+        record_type = RECORD_TYPES[kind]
+        states = [{**public_view(record_type, s), "geometry": s["geometry"]} for s in states]
+    return states
+
+
+def _as_of(tx: Any, kind: RecordKind, as_of: dt.date) -> list[dict[str, Any]]:
+    changes = tx.approved_changes_of_kind(kind, as_of=as_of)
+    refs = tx.record_refs(changes.keys())
+    states = []
+    for record_id, record_changes in changes.items():
+        state = fold(record_changes, as_of)
+        if state is None or state.get("geometry") is None:
+            continue
+        state["record_id"] = record_id
+        state["ref"] = refs[record_id]
+        state["geometry"] = shapely.from_wkb(state["geometry"])
+        states.append(state)
+    areas = geodesic_areas_m2([s["geometry"] for s in states])
+    record_type = RECORD_TYPES[kind]
+    for state, area in zip(states, areas, strict=True):
+        for spec in record_type.fields:
+            state.setdefault(spec.name, spec.default)
+            if state[spec.name] is None and spec.default is not None:
+                state[spec.name] = spec.default
+        state["area_m2"] = float(area)
+        if kind is RecordKind.HAZARD_AREA:
+            state["remaining_area_m2"] = float(area)
+    states.sort(key=lambda s: s["ref"])
+    return states
+
+
+def record(
+    registry: Registry,
+    ref: str,
+    kind: RecordKind = RecordKind.HAZARD_AREA,
+    *,
+    as_of: dt.date | None = None,
+    history: bool = False,
+    public: bool = False,
+) -> dict[str, Any]:
+    """One record by ref; with ``history`` every report that touched it, oldest first."""
+    registry.store.check_ready()
+    with registry.store.read() as tx:
+        if as_of is None:
+            found = tx.current(kind, refs=[ref])
+            state = found[0] if found else None
+        else:
+            state = next((s for s in _as_of(tx, kind, as_of) if s["ref"] == ref), None)
+        if state is None:
+            when = f" on {as_of}" if as_of else ""
+            raise UnknownRecord(f"no {kind.value.replace('_', ' ')} {ref!r}{when}")
+        if public:
+            state = {**public_view(RECORD_TYPES[kind], state), "geometry": state["geometry"]}
+        if history:
+            versions = []
+            for row in tx.history(kind, ref):
+                changed = sorted(row["values"].keys()) + (["geometry"] if row["geom"] else [])
+                entry = {
+                    "report": row["id"],
+                    "type": row["type"],
+                    "status": row["status"],
+                    "date_of_information": row["date_of_information"].isoformat(),
+                    "approval_seq": row["approval_seq"],
+                    "by": row["created_by"],
+                    "source": row["source_name"],
+                    "changed": changed,
+                }
+                if not public:
+                    entry["values"] = row["values"]
+                versions.append(entry)
+            state["history"] = versions
+    return state
+
+
+def registry_status(registry: Registry) -> dict[str, Any]:
+    """Revision and the date of the latest approved information."""
+    registry.store.check_ready()
+    with registry.store.read() as tx:
+        latest = tx.latest_information()
+        status: dict[str, Any] = {
+            "revision": tx.revision(),
+            "latest_information": latest.isoformat() if latest else None,
+        }
+        if tx.get_meta("synthetic_demo") == "true":
+            status["synthetic"] = "this registry holds SYNTHETIC demo data, not real hazards"
+        return status

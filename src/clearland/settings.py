@@ -1,0 +1,46 @@
+"""Typed settings, ``CLEARLAND_`` prefix. Built once at start-up and passed in, never global."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ImportSettings(BaseSettings):
+    """Limits for untrusted input files (``CLEARLAND_IMPORT_…``)."""
+
+    model_config = SettingsConfigDict(env_prefix="CLEARLAND_IMPORT_")
+
+    max_file_bytes: int = Field(2 * 1024**3, description="largest file accepted, bytes")
+    max_uncompressed_bytes: int = Field(
+        2 * 1024**3, description="most bytes extracted from one zip or KMZ"
+    )
+    max_compression_ratio: float = Field(
+        200.0, description="zip members expanding more than this are refused (zip bombs)"
+    )
+    max_features: int = Field(5_000_000, description="most features read from one file")
+
+
+class Settings(BaseSettings):
+    """Everything clearland reads from its environment.
+
+    ``CLEARLAND_DATABASE_URL``: a SQLAlchemy URL (``sqlite:///path.db``,
+    ``postgresql+psycopg://…``) or a plain file path; default ``./clearland.db``.
+    ``CLEARLAND_USER``: the user CLI actions run as; default the local admin ``admin``.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="CLEARLAND_")
+
+    database_url: str = Field("clearland.db", description="database URL or SQLite file path")
+    user: str = Field("admin", description="user that CLI actions run as")
+    sliver_min_m2: float = Field(1.0, description="gaps and parts smaller than this are slivers")
+    imports: ImportSettings = Field(default_factory=ImportSettings)
+
+
+def database_url(value: str) -> str:
+    """Turn ``--db`` input (a URL or a path) into a SQLAlchemy URL."""
+    if "://" in value:
+        return value
+    return f"sqlite:///{Path(value).expanduser().resolve()}"

@@ -1,0 +1,504 @@
+"""The registry's storage: one ``Store`` per database, read and write transactions over it.
+
+Services see plain dicts and domain ``Change``s; only this package knows SQL. Current-state
+dicts carry the record's fields, ``geometry`` (shapely), ``record_id``, ``area_m2`` and
+``date_of_information``; ``Change.values['geometry']`` is WKB bytes so values compare exactly.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import shapely
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, and_, create_engine, delete, func, insert, select, update
+from sqlalchemy.engine import make_url
+
+from clearland.domain.reconcile import Change
+from clearland.domain.records import RECORD_TYPES
+from clearland.domain.vocab import RecordKind, ReportStatus
+from clearland.errors import StorageError, UnknownRecord
+from clearland.storage import schema as t
+from clearland.storage.dialects import SpatialDialect, dialect_for
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+_CHUNK = 900  # keeps IN (...) lists under every database's parameter limit
+LIST_FIELDS = {
+    spec.name for rt in RECORD_TYPES.values() for spec in rt.fields if spec.kind == "vocab_list"
+}
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class Store:
+    """A database holding one registry."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        parsed = make_url(url)
+        self.sqlite_path = (
+            Path(parsed.database)
+            if parsed.get_backend_name() == "sqlite" and parsed.database
+            else None
+        )
+        self.engine: Engine = create_engine(url)
+        self.dialect: SpatialDialect = dialect_for(self.engine)
+        self.dialect.configure(self.engine)
+
+    def exists(self) -> bool:
+        if self.sqlite_path is not None and not self.sqlite_path.exists():
+            return False
+        with self.engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision() is not None
+
+    def _alembic_config(self) -> Config:
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        return cfg
+
+    def head_revision(self) -> str | None:
+        return ScriptDirectory.from_config(self._alembic_config()).get_current_head()
+
+    def upgrade(self) -> None:
+        """Create the schema or bring an older one up to date, in place."""
+        if self.sqlite_path is not None:
+            self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+        cfg = self._alembic_config()
+        with self.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+
+    def check_ready(self) -> None:
+        """Refuse to work on a database that is missing, or older/newer than this code."""
+        if not self.exists():
+            where = self.sqlite_path or self.url
+            raise StorageError(f"no clearland registry at {where}: run `clearland init` first")
+        with self.engine.connect() as conn:
+            current = MigrationContext.configure(conn).get_current_revision()
+        if current != self.head_revision():
+            raise StorageError(
+                f"the registry's schema is at {current}, this clearland expects "
+                f"{self.head_revision()}: run `clearland db upgrade`"
+            )
+
+    @contextmanager
+    def read(self) -> Iterator[Tx]:
+        with self.engine.connect() as conn, conn.begin():
+            yield Tx(conn, self.dialect)
+
+    @contextmanager
+    def write(self) -> Iterator[Tx]:
+        """One transaction: everything in it lands, or nothing does."""
+        engine = self.engine.execution_options(clearland_write=True)
+        with engine.connect() as conn, conn.begin():
+            yield Tx(conn, self.dialect)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+class Tx:
+    """Queries and writes inside one transaction."""
+
+    def __init__(self, conn: Connection, dialect: SpatialDialect) -> None:
+        self.conn = conn
+        self.dialect = dialect
+
+    # -- meta -------------------------------------------------------------------------------
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
+        value = self.conn.scalar(select(t.meta.c.value).where(t.meta.c.key == key))
+        return default if value is None else str(value)
+
+    def set_meta(self, key: str, value: str) -> None:
+        if (
+            self.conn.execute(
+                update(t.meta).where(t.meta.c.key == key).values(value=value)
+            ).rowcount
+            == 0
+        ):
+            self.conn.execute(insert(t.meta).values(key=key, value=value))
+
+    def revision(self) -> int:
+        return int(self.get_meta("revision", "0") or 0)
+
+    def latest_information(self) -> dt.date | None:
+        """The latest date of information among approved reports."""
+        return self.conn.scalar(
+            select(func.max(t.reports.c.date_of_information)).where(
+                t.reports.c.status == ReportStatus.APPROVED.value
+            )
+        )
+
+    def next_approval_seq(self) -> int:
+        current = self.conn.scalar(select(func.max(t.reports.c.approval_seq)))
+        return int(current or 0) + 1
+
+    def bump_revision(self) -> int:
+        revision = self.revision() + 1
+        self.set_meta("revision", str(revision))
+        return revision
+
+    # -- users ------------------------------------------------------------------------------
+    def get_user(self, name: str) -> dict[str, Any]:
+        row = self.conn.execute(select(t.users).where(t.users.c.name == name)).mappings().first()
+        if row is None:
+            raise UnknownRecord(f"no user named {name!r}")
+        return {"id": row["id"], "name": row["name"], "roles": _split(row["roles"])}
+
+    def add_user(self, name: str, roles: Iterable[str]) -> int:
+        result = self.conn.execute(
+            insert(t.users).values(name=name, roles=";".join(sorted(roles)), created_at=_now())
+        )
+        return int(result.inserted_primary_key[0])
+
+    def list_users(self) -> list[dict[str, Any]]:
+        rows = self.conn.execute(select(t.users).order_by(t.users.c.name)).mappings()
+        return [{"id": r["id"], "name": r["name"], "roles": _split(r["roles"])} for r in rows]
+
+    # -- refs -------------------------------------------------------------------------------
+    def allocate_refs(self, kind: RecordKind, prefix: str, count: int) -> list[str]:
+        """``count`` new refs like ``HA-000124``, never handed out before."""
+        key = f"next_ref:{kind.value}"
+        start = int(self.get_meta(key, "1") or 1)
+        taken_max = self._max_numbered_ref(kind, prefix)
+        start = max(start, taken_max + 1)
+        self.set_meta(key, str(start + count))
+        return [f"{prefix}{n:06d}" for n in range(start, start + count)]
+
+    def _max_numbered_ref(self, kind: RecordKind, prefix: str) -> int:
+        refs = self.conn.scalars(
+            select(t.report_changes.c.ref).where(
+                t.report_changes.c.kind == kind.value, t.report_changes.c.ref.like(f"{prefix}%")
+            )
+        )
+        numbers = [int(r[len(prefix) :]) for r in refs if r[len(prefix) :].isdigit()]
+        return max(numbers, default=0)
+
+    # -- reports ----------------------------------------------------------------------------
+    def insert_report(
+        self,
+        *,
+        type: str,
+        status: ReportStatus,
+        date_of_information: dt.date,
+        created_by: int,
+        source_name: str | None = None,
+        source_sha256: str | None = None,
+        summary: Mapping[str, Any] | None = None,
+    ) -> int:
+        result = self.conn.execute(
+            insert(t.reports).values(
+                type=type,
+                status=status.value,
+                date_of_information=date_of_information,
+                created_by=created_by,
+                created_at=_now(),
+                source_name=source_name,
+                source_sha256=source_sha256,
+                summary=dict(summary or {}),
+            )
+        )
+        return int(result.inserted_primary_key[0])
+
+    def insert_changes(
+        self,
+        report_id: int,
+        kind: RecordKind,
+        changes: Sequence[tuple[str, Mapping[str, Any], bytes | None]],
+    ) -> None:
+        """(ref, values, geometry WKB or None) per record the report touches."""
+        rows = [
+            {
+                "report_id": report_id,
+                "kind": kind.value,
+                "ref": ref,
+                "values": dict(values),
+                "geom": wkb,
+            }
+            for ref, values, wkb in changes
+        ]
+        for chunk in _chunks(rows, 5000):
+            self.conn.execute(insert(t.report_changes), list(chunk))
+
+    def get_report(self, report_id: int) -> dict[str, Any]:
+        row = (
+            self.conn.execute(select(t.reports).where(t.reports.c.id == report_id))
+            .mappings()
+            .first()
+        )
+        if row is None:
+            raise UnknownRecord(f"no report {report_id}")
+        return dict(row)
+
+    def report_changes(self, report_id: int) -> list[dict[str, Any]]:
+        rows = self.conn.execute(
+            select(t.report_changes)
+            .where(t.report_changes.c.report_id == report_id)
+            .order_by(t.report_changes.c.id)
+        ).mappings()
+        return [dict(r) for r in rows]
+
+    def set_report_status(
+        self,
+        report_id: int,
+        status: ReportStatus,
+        *,
+        decided_by: int | None = None,
+        approval_seq: int | None = None,
+        reason: str | None = None,
+    ) -> None:
+        values: dict[str, Any] = {"status": status.value}
+        if decided_by is not None:
+            values.update(decided_by=decided_by, decided_at=_now())
+        if approval_seq is not None:
+            values["approval_seq"] = approval_seq
+        if reason is not None:
+            values["reason"] = reason
+        self.conn.execute(update(t.reports).where(t.reports.c.id == report_id).values(**values))
+
+    def link_changes(self, report_id: int, kind: RecordKind, record_ids: Mapping[str, int]) -> None:
+        rc = t.report_changes
+        ids = self.conn.execute(
+            select(rc.c.id, rc.c.ref).where(rc.c.report_id == report_id, rc.c.kind == kind.value)
+        ).all()
+        params = [{"cid": cid, "rid": record_ids[ref]} for cid, ref in ids if ref in record_ids]
+        if params:
+            from sqlalchemy import bindparam
+
+            self.conn.execute(
+                update(rc).where(rc.c.id == bindparam("cid")).values(record_id=bindparam("rid")),
+                params,
+            )
+
+    # -- records ----------------------------------------------------------------------------
+    def ensure_records(
+        self, kind: RecordKind, refs: Sequence[str]
+    ) -> tuple[dict[str, int], set[str]]:
+        """Record ids by ref, creating the missing ones; also the refs that were new."""
+        found = self.record_ids(kind, refs)
+        missing = [ref for ref in refs if ref not in found]
+        for chunk in _chunks(missing, 5000):
+            self.conn.execute(
+                insert(t.records),
+                [{"kind": kind.value, "ref": ref, "row_version": 0} for ref in chunk],
+            )
+        if missing:
+            found.update(self.record_ids(kind, missing))
+        return found, set(missing)
+
+    def record_ids(self, kind: RecordKind, refs: Sequence[str]) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for chunk in _chunks(list(refs)):
+            rows = self.conn.execute(
+                select(t.records.c.ref, t.records.c.id).where(
+                    t.records.c.kind == kind.value, t.records.c.ref.in_(chunk)
+                )
+            )
+            out.update({ref: rid for ref, rid in rows})
+        return out
+
+    def approved_changes(
+        self, record_ids: Sequence[int], *, as_of: dt.date | None = None
+    ) -> dict[int, list[Change]]:
+        """Every approved change of these records, as domain ``Change``s."""
+        rc, r = t.report_changes, t.reports
+        out: dict[int, list[Change]] = defaultdict(list)
+        for chunk in _chunks(list(record_ids)):
+            query = (
+                select(
+                    rc.c.record_id,
+                    rc.c["values"],
+                    rc.c.geom,
+                    r.c.id,
+                    r.c.approval_seq,
+                    r.c.date_of_information,
+                )
+                .join(r, r.c.id == rc.c.report_id)
+                .where(rc.c.record_id.in_(chunk), r.c.status == ReportStatus.APPROVED.value)
+            )
+            if as_of is not None:
+                query = query.where(r.c.date_of_information <= as_of)
+            for rid, values, geom, report_id, seq, doi in self.conn.execute(query):
+                out[rid].append(_change(report_id, seq, doi, values, geom))
+        return out
+
+    def approved_changes_of_kind(
+        self, kind: RecordKind, *, as_of: dt.date | None = None
+    ) -> dict[int, list[Change]]:
+        """Every approved change of every record of ``kind`` (for as-of reads)."""
+        rc, r = t.report_changes, t.reports
+        query = (
+            select(
+                rc.c.record_id,
+                rc.c["values"],
+                rc.c.geom,
+                r.c.id,
+                r.c.approval_seq,
+                r.c.date_of_information,
+            )
+            .join(r, r.c.id == rc.c.report_id)
+            .where(rc.c.kind == kind.value, r.c.status == ReportStatus.APPROVED.value)
+        )
+        if as_of is not None:
+            query = query.where(r.c.date_of_information <= as_of)
+        out: dict[int, list[Change]] = defaultdict(list)
+        for rid, values, geom, report_id, seq, doi in self.conn.execute(query):
+            out[rid].append(_change(report_id, seq, doi, values, geom))
+        return out
+
+    def record_refs(self, record_ids: Iterable[int]) -> dict[int, str]:
+        out: dict[int, str] = {}
+        for chunk in _chunks(list(record_ids)):
+            out.update(
+                dict(
+                    self.conn.execute(
+                        select(t.records.c.id, t.records.c.ref).where(t.records.c.id.in_(chunk))
+                    ).all()
+                )
+            )
+        return out
+
+    def history(self, kind: RecordKind, ref: str) -> list[dict[str, Any]]:
+        """Every report that changed the record, approved or not, oldest information first."""
+        rc, r, u = t.report_changes, t.reports, t.users
+        rows = self.conn.execute(
+            select(
+                r.c.id,
+                r.c.type,
+                r.c.status,
+                r.c.date_of_information,
+                r.c.approval_seq,
+                r.c.source_name,
+                u.c.name.label("created_by"),
+                rc.c["values"],
+                rc.c.geom,
+            )
+            .join(r, r.c.id == rc.c.report_id)
+            .join(u, u.c.id == r.c.created_by)
+            .where(rc.c.kind == kind.value, rc.c.ref == ref)
+            .order_by(r.c.date_of_information, r.c.approval_seq, r.c.id)
+        ).mappings()
+        return [dict(row) for row in rows]
+
+    # -- current state ------------------------------------------------------------------------
+    def write_current(self, kind: RecordKind, states: Sequence[Mapping[str, Any]]) -> None:
+        """Replace the current rows of these records (``record_id`` in each state)."""
+        table = t.CURRENT_TABLES[kind.value]
+        ids = [s["record_id"] for s in states]
+        for chunk in _chunks(ids):
+            self.conn.execute(delete(table).where(table.c.record_id.in_(chunk)))
+        rows = [_to_row(table, s) for s in states]
+        for chunk in _chunks(rows, 5000):
+            self.conn.execute(insert(table), list(chunk))
+        for chunk in _chunks(ids):
+            self.conn.execute(
+                update(t.records)
+                .where(t.records.c.id.in_(chunk))
+                .values(row_version=t.records.c.row_version + 1)
+            )
+
+    def current(
+        self,
+        kind: RecordKind,
+        *,
+        refs: Sequence[str] | None = None,
+        source_ids: Sequence[str] | None = None,
+        where: Mapping[str, str] | None = None,
+        bbox: tuple[float, float, float, float] | None = None,
+    ) -> list[dict[str, Any]]:
+        table = t.CURRENT_TABLES[kind.value]
+        base = select(table).order_by(table.c.ref)
+        conditions = []
+        for name, value in (where or {}).items():
+            conditions.append(table.c[name] == value)
+        if bbox is not None:
+            conditions.append(self.dialect.bbox_filter(table, bbox))
+        if conditions:
+            base = base.where(and_(*conditions))
+        if refs is None and source_ids is None:
+            return [_from_row(r) for r in self.conn.execute(base).mappings()]
+        column, keys = (table.c.ref, refs) if refs is not None else (table.c.source_id, source_ids)
+        out = []
+        for chunk in _chunks(list(keys or [])):
+            out.extend(
+                _from_row(r) for r in self.conn.execute(base.where(column.in_(chunk))).mappings()
+            )
+        return out
+
+    def count(self, kind: RecordKind) -> int:
+        return int(
+            self.conn.scalar(select(func.count()).select_from(t.CURRENT_TABLES[kind.value])) or 0
+        )
+
+    def table_counts(self) -> dict[str, int]:
+        return {
+            table.name: int(self.conn.scalar(select(func.count()).select_from(table)) or 0)
+            for table in t.metadata.sorted_tables
+        }
+
+
+def _split(text: str | None) -> list[str]:
+    return [part for part in (text or "").split(";") if part]
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def _change(
+    report_id: int, seq: int | None, doi: dt.date, values: Mapping[str, Any], geom: bytes | None
+) -> Change:
+    merged = dict(values)
+    if geom is not None:
+        merged["geometry"] = bytes(geom)
+    return Change(report_id=report_id, seq=seq or 0, date_of_information=doi, values=merged)
+
+
+def _to_row(table: Any, state: Mapping[str, Any]) -> dict[str, Any]:
+    geometry = state["geometry"]
+    if isinstance(geometry, bytes | bytearray | memoryview):
+        geometry = shapely.from_wkb(bytes(geometry))
+    minx, miny, maxx, maxy = geometry.bounds
+    row: dict[str, Any] = {}
+    for column in table.columns:
+        name = column.name
+        if name == "geom":
+            row[name] = shapely.to_wkb(geometry)
+        elif name in ("minx", "miny", "maxx", "maxy"):
+            row[name] = {"minx": minx, "miny": miny, "maxx": maxx, "maxy": maxy}[name]
+        elif name == "date_of_information":
+            value = state[name]
+            row[name] = dt.date.fromisoformat(value) if isinstance(value, str) else value
+        elif name in LIST_FIELDS:
+            value = state.get(name)
+            row[name] = ";".join(value) if value else None
+        else:
+            row[name] = state.get(name)
+    return row
+
+
+def _from_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    state: dict[str, Any] = {}
+    for name, value in row.items():
+        if name == "geom":
+            state["geometry"] = shapely.from_wkb(value)
+        elif name in ("minx", "miny", "maxx", "maxy"):
+            continue
+        elif name == "date_of_information":
+            state[name] = value.isoformat() if value is not None else None
+        elif name in LIST_FIELDS:
+            state[name] = _split(value) or None
+        else:
+            state[name] = value
+    return state

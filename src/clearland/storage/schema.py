@@ -1,0 +1,136 @@
+"""Tables. Geometry is WKB in EPSG:4326 with its bounding box in four columns; the spatial
+index over that box is the dialect's business (an R*Tree on SQLite, GiST on PostGIS)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+meta = Table(
+    "meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("roles", Text, nullable=False),  # ";"-joined Role values
+    Column("created_at", DateTime, nullable=False),
+)
+
+reports = Table(
+    "reports",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("type", String(32), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("date_of_information", Date, nullable=False),
+    Column("created_by", ForeignKey("users.id"), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("decided_by", ForeignKey("users.id")),
+    Column("decided_at", DateTime),
+    Column("reason", Text),
+    # the order approvals happened in; ties between equal dates of information
+    Column("approval_seq", Integer, unique=True),
+    Column("source_name", Text),
+    Column("source_sha256", String(64)),
+    Column("summary", JSON),
+    Index("ix_reports_status", "status"),
+)
+
+records = Table(
+    "records",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("ref", String(64), nullable=False),
+    # bumped on every change of the current state; a write against a stale one is a conflict
+    Column("row_version", Integer, nullable=False),
+    UniqueConstraint("kind", "ref", name="uq_records_kind_ref"),
+)
+
+report_changes = Table(
+    "report_changes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("report_id", ForeignKey("reports.id"), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("ref", String(64), nullable=False),
+    Column("record_id", ForeignKey("records.id")),  # set on approval
+    Column("values", JSON, nullable=False),
+    Column("geom", LargeBinary),  # WKB EPSG:4326 when the report sets the geometry
+    Index("ix_report_changes_report", "report_id"),
+    Index("ix_report_changes_record", "record_id"),
+    Index("ix_report_changes_kind_ref", "kind", "ref"),
+)
+
+
+def _bbox_columns() -> list[Column[float]]:
+    return [Column(name, Float, nullable=False) for name in ("minx", "miny", "maxx", "maxy")]
+
+
+hazard_areas = Table(
+    "hazard_areas",
+    metadata,
+    Column("record_id", ForeignKey("records.id"), primary_key=True),
+    Column("ref", String(64), nullable=False, unique=True),
+    Column("name", Text),
+    Column("category", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("hazard_types", Text),
+    Column("marking", String(16)),
+    Column("admin_area", Text),
+    Column("evidence_type", String(16)),
+    Column("evidence_description", Text),
+    Column("priority", String(16)),
+    Column("blockage", Text),
+    Column("estimated_area_m2", Float),
+    Column("organisation", Text),
+    Column("minefield_record_ref", String(64)),
+    Column("source_id", Text),
+    Column("area_m2", Float, nullable=False),
+    Column("remaining_area_m2", Float, nullable=False),
+    Column("date_of_information", Date, nullable=False),
+    Column("geom", LargeBinary, nullable=False),
+    *_bbox_columns(),
+    Index("ix_hazard_areas_source_id", "source_id"),
+    Index("ix_hazard_areas_status", "status"),
+)
+
+admin_areas = Table(
+    "admin_areas",
+    metadata,
+    Column("record_id", ForeignKey("records.id"), primary_key=True),
+    Column("ref", String(64), nullable=False, unique=True),
+    Column("name", Text, nullable=False),
+    Column("code", Text),
+    Column("level", Integer),
+    Column("source_id", Text),
+    Column("area_m2", Float, nullable=False),
+    Column("date_of_information", Date, nullable=False),
+    Column("geom", LargeBinary, nullable=False),
+    *_bbox_columns(),
+    Index("ix_admin_areas_source_id", "source_id"),
+)
+
+CURRENT_TABLES = {"hazard_area": hazard_areas, "admin_area": admin_areas}

@@ -1,0 +1,48 @@
+"""Shared builders. Tests use real SQLite files and the real data in ../shared/data/real/."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import shapely
+
+from clearland.services.registry import Registry, init_registry, open_registry
+from clearland.settings import Settings
+
+REAL = Path(os.environ.get("CLEARLAND_REAL_DATA", Path(__file__).resolve().parents[2] / "shared" / "data" / "real"))
+BIH_ADM2 = REAL / "bih-geoboundaries-adm2" / "geoBoundaries-BIH-ADM2.geojson"
+CAMBODIA = REAL / "cambodia-cmvis-casualties-2005" / "cmvis_casualties_2005_jan_feb.geojson"
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Iterator[Registry]:
+    reg = open_registry(Settings(), db=str(tmp_path / "registry.db"))
+    init_registry(reg)
+    yield reg
+    reg.close()
+
+
+def square(lon: float, lat: float, size_deg: float = 0.01) -> shapely.Polygon:
+    return shapely.box(lon, lat, lon + size_deg, lat + size_deg)
+
+
+def make_hazard_feature(geometry: shapely.Geometry | None, **properties: Any) -> dict[str, Any]:
+    props = {"category": "SHA", "status": "open", **properties}
+    return {
+        "type": "Feature",
+        "properties": props,
+        "geometry": None if geometry is None else shapely.geometry.mapping(geometry),
+    }
+
+
+def write_geojson(path: Path, features: list[dict[str, Any]], crs: str | None = None) -> Path:
+    collection: dict[str, Any] = {"type": "FeatureCollection", "features": features}
+    if crs:
+        collection["crs"] = {"type": "name", "properties": {"name": crs}}
+    path.write_text(json.dumps(collection), encoding="utf-8")
+    return path
