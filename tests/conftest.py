@@ -14,7 +14,9 @@ import shapely
 from clearland.services.registry import Registry, init_registry, open_registry
 from clearland.settings import Settings
 
-REAL = Path(os.environ.get("CLEARLAND_REAL_DATA", Path(__file__).resolve().parents[2] / "shared" / "data" / "real"))
+REAL = Path(
+    os.environ.get("CLEARLAND_REAL_DATA", Path(__file__).resolve().parents[2] / "shared" / "data" / "real")
+)
 BIH_ADM2 = REAL / "bih-geoboundaries-adm2" / "geoBoundaries-BIH-ADM2.geojson"
 CAMBODIA = REAL / "cambodia-cmvis-casualties-2005" / "cmvis_casualties_2005_jan_feb.geojson"
 

@@ -14,9 +14,7 @@ class ImportSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CLEARLAND_IMPORT_")
 
     max_file_bytes: int = Field(2 * 1024**3, description="largest file accepted, bytes")
-    max_uncompressed_bytes: int = Field(
-        2 * 1024**3, description="most bytes extracted from one zip or KMZ"
-    )
+    max_uncompressed_bytes: int = Field(2 * 1024**3, description="most bytes extracted from one zip or KMZ")
     max_compression_ratio: float = Field(
         200.0, description="zip members expanding more than this are refused (zip bombs)"
     )

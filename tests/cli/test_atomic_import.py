@@ -5,16 +5,15 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import shapely
+from test_broken_inputs import CLI, fingerprint, run
 
 from clearland.io import write_layer
 from clearland.io.types import OutputFeature
-from test_broken_inputs import CLI, fingerprint, run
 
 
 def test_sigkill_halfway_leaves_the_database_as_before(tmp_path: Path) -> None:
@@ -22,8 +21,10 @@ def test_sigkill_halfway_leaves_the_database_as_before(tmp_path: Path) -> None:
     assert run(db, "init").returncode == 0
     rng = np.random.default_rng(1)
     features = [
-        OutputFeature({"source_id": f"k{i}", "category": "SHA"},
-                      shapely.Point(17 + rng.random(), 44 + rng.random()).buffer(0.002, 16))
+        OutputFeature(
+            {"source_id": f"k{i}", "category": "SHA"},
+            shapely.Point(17 + rng.random(), 44 + rng.random()).buffer(0.002, 16),
+        )
         for i in range(60_000)
     ]
     big = tmp_path / "big.gpkg"
@@ -31,8 +32,9 @@ def test_sigkill_halfway_leaves_the_database_as_before(tmp_path: Path) -> None:
     before = fingerprint(db)
     wal = Path(f"{db}-wal")
 
-    proc = subprocess.Popen([*CLI, "--db", str(db), "import", str(big)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [*CLI, "--db", str(db), "import", str(big)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     deadline = time.monotonic() + 300
     killed_while_writing = False
     while time.monotonic() < deadline and proc.poll() is None:

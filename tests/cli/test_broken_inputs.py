@@ -44,7 +44,9 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _truncated(tmp: Path) -> Path:
-    good = write_geojson(tmp / "full.geojson", [make_hazard_feature(square(17 + i / 10, 44), id=str(i)) for i in range(5)])
+    good = write_geojson(
+        tmp / "full.geojson", [make_hazard_feature(square(17 + i / 10, 44), id=str(i)) for i in range(5)]
+    )
     text = good.read_text()
     bad = tmp / "truncated.geojson"
     bad.write_text(text[: len(text) // 2])
@@ -53,8 +55,10 @@ def _truncated(tmp: Path) -> Path:
 
 def _self_intersecting(tmp: Path) -> Path:
     bowtie = shapely.Polygon([(17, 44), (17.01, 44.01), (17.01, 44), (17, 44.01)])
-    return write_geojson(tmp / "bowtie.geojson", [make_hazard_feature(square(17.5, 44), id="ok"),
-                                                  make_hazard_feature(bowtie, id="bowtie")])
+    return write_geojson(
+        tmp / "bowtie.geojson",
+        [make_hazard_feature(square(17.5, 44), id="ok"), make_hazard_feature(bowtie, id="bowtie")],
+    )
 
 
 def _null_geometry(tmp: Path) -> Path:
@@ -79,15 +83,21 @@ def _shp_without_dbf(tmp: Path) -> Path:
 
 def _bad_wkt_csv(tmp: Path) -> Path:
     path = tmp / "bad.csv"
-    path.write_text('id,category,wkt\n1,SHA,"POLYGON ((17 44, 17.01 44, 17.01 44.01, 17 44))"\n'
-                    '2,SHA,"POLYGON ((17 44, 17.01"\n', encoding="utf-8")
+    path.write_text(
+        'id,category,wkt\n1,SHA,"POLYGON ((17 44, 17.01 44, 17.01 44.01, 17 44))"\n'
+        '2,SHA,"POLYGON ((17 44, 17.01"\n',
+        encoding="utf-8",
+    )
     return path
 
 
 def _kmz_bomb(tmp: Path) -> Path:
     path = tmp / "bomb.kmz"
     block = b" " * (1 << 20)
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf, zf.open("doc.kml", "w") as member:
+    with (
+        zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf,
+        zf.open("doc.kml", "w") as member,
+    ):
         member.write(b'<?xml version="1.0"?><kml xmlns="http://www.opengis.net/kml/2.2"><Document>')
         for _ in range(300):
             member.write(block)
@@ -139,7 +149,7 @@ def test_broken_input_is_refused_cleanly(case: str, db: Path, tmp_path: Path) ->
 
     plain = run(db, "import", str(bad))
     assert plain.returncode == 1, plain.stderr
-    first, *rest = plain.stderr.strip().splitlines()
+    first, *_detail = plain.stderr.strip().splitlines()
     assert first.startswith("error: ") and bad.name in first, first
     assert "Traceback" not in plain.stderr
 

@@ -60,11 +60,30 @@ def test_area_of_polygon_with_hole_and_multipolygon_matches_geod():
     assert list(geodesic_areas_m2([outer, None, shapely.Point(0, 0)]))[1:] == [0.0, 0.0]
 
 
-@given(
-    st.floats(-179, 179), st.floats(-85, 85), st.floats(1e-4, 0.5), st.floats(1e-4, 0.5)
-)
+@given(st.floats(-179, 179), st.floats(-85, 85), st.floats(1e-4, 0.5), st.floats(1e-4, 0.5))
 def test_vectorised_area_equals_single(lon, lat, w, h):
     box = shapely.box(lon, lat, lon + w, lat + h)
     single = geodesic_area_m2(box)
     assert abs(geodesic_areas_m2([box])[0] - single) <= 1e-9 * single
     assert abs(single - reference_area(box)) <= 1e-9 * single
+
+
+def test_bulk_area_path_agrees_with_geod():
+    import numpy as np
+
+    from clearland.domain.geometry import BULK_AREA_THRESHOLD
+
+    rng = np.random.default_rng(3)
+    shapes = []
+    for i in range(BULK_AREA_THRESHOLD + 10):
+        size = 10 ** rng.uniform(-4, 0)  # ~10 m to ~100 km
+        cx, cy = rng.uniform(-179, 178), rng.uniform(-80, 80)
+        angles = np.sort(rng.uniform(0, 2 * np.pi, 30))
+        ring = np.column_stack([cx + size * np.cos(angles), cy + 0.5 * size * np.sin(angles)])
+        poly = shapely.Polygon(ring)
+        if i % 7 == 0:
+            poly = poly.difference(poly.centroid.buffer(size * 0.2))  # a hole
+        shapes.append(poly if poly.is_valid else poly.convex_hull)
+    bulk = geodesic_areas_m2(shapes)
+    for geom, area in zip(shapes, bulk, strict=True):
+        assert abs(area - reference_area(geom)) <= 2e-6 * reference_area(geom)

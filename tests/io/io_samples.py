@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,10 @@ from shapely import MultiPolygon, Point, Polygon
 
 from clearland.io import OutputFeature
 
-REAL = Path("/work/shared/data/real")
+# the same convention as tests/conftest.py: ../shared/data/real beside the repository
+REAL = Path(
+    os.environ.get("CLEARLAND_REAL_DATA", Path(__file__).resolve().parents[3] / "shared" / "data" / "real")
+)
 BIH_GEOJSON = REAL / "bih-geoboundaries-adm2" / "geoBoundaries-BIH-ADM2.geojson"
 CAMBODIA_GEOJSON = REAL / "cambodia-cmvis-casualties-2005" / "cmvis_casualties_2005_jan_feb.geojson"
 COLOMBIA_CSV = REAL / "colombia-reland-antioquia" / "test_labeled.csv"

@@ -152,14 +152,19 @@ def test_thin_strip_is_a_sliver() -> None:
 
 def test_a_narrow_frame_is_a_sliver_because_holes_count_in_the_perimeter() -> None:
     outer = rectangle_m(18.2, LAT, 200, 200)
-    frame = shapely.Polygon(outer.exterior, [outer.buffer(-2 / M_PER_DEG_LAT).exterior])
-    area, perimeter = GEOD.geometry_area_perimeter(frame)
+    inner = outer.buffer(-10 / M_PER_DEG_LAT, join_style="mitre")
+    frame = shapely.Polygon(outer.exterior, [inner.exterior])  # a 10 m wide ring of land
+    area = reference_area_m2(frame)
+    # Polsby-Popper takes the whole boundary; pyproj's geometry_area_perimeter gives the exterior
+    perimeter = sum(GEOD.line_length(*ring.xy) for ring in (frame.exterior, *frame.interiors))
+    thinness = 4 * math.pi * area / perimeter**2
+    assert 0.03 < thinness < 0.05  # measured on the exterior alone it would be ~0.15
 
     slivers = find_slivers([("HA-1", frame)])
 
     assert [(s["ref"], s["reason"]) for s in slivers] == [("HA-1", "thin")]
-    assert slivers[0]["area_m2"] == pytest.approx(abs(area), rel=1e-9)
-    assert slivers[0]["thinness"] == pytest.approx(4 * math.pi * abs(area) / perimeter**2, rel=1e-9)
+    assert slivers[0]["area_m2"] == pytest.approx(area, rel=1e-9)
+    assert slivers[0]["thinness"] == pytest.approx(thinness, rel=1e-9)
 
 
 def test_tiny_part_of_a_multipolygon_is_a_sliver() -> None:

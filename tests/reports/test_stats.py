@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -149,6 +150,18 @@ def test_invalid_polygon_is_measured_after_repair() -> None:
     result = totals([bowtie])
     assert result["area_m2_sum"] == pytest.approx(reference_area_m2(repaired), rel=1e-9)
     assert result["area_m2_net"] == pytest.approx(reference_area_m2(repaired), rel=1e-9)
+
+
+def test_geometry_with_non_finite_coordinates_has_no_area() -> None:
+    with warnings.catch_warnings():  # shapely warns when it is handed NaN; that is the point
+        warnings.simplefilter("ignore", RuntimeWarning)
+        broken = shapely.from_wkt("POLYGON ((18 44, NaN 44, 18.01 44.01, 18 44))")
+    assert totals([SARAJEVO, broken]) == {"count": 2, **_areas_of(SARAJEVO)}
+
+
+def _areas_of(geom: shapely.Geometry) -> dict[str, float]:
+    area = totals([geom])["area_m2_sum"]
+    return {"area_m2_sum": area, "area_m2_net": area}
 
 
 def test_result_is_json_serialisable() -> None:

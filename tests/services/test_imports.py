@@ -32,7 +32,9 @@ def test_real_bih_admin_units_import_with_their_area(registry):
     assert result["created"] == 12 and result["status"] == "approved"
     admin = queries.records(registry, RecordKind.ADMIN_AREA)
     assert len(admin) == 12
-    assert {a["name"] for a in admin} >= {"Brčko", "Republika Srpska"} or len({a["name"] for a in admin}) == 12
+    assert {a["name"] for a in admin} >= {"Brčko", "Republika Srpska"} or len(
+        {a["name"] for a in admin}
+    ) == 12
     total_km2 = sum(a["area_m2"] for a in admin) / 1e6
     assert total_km2 == pytest.approx(51_447.1, rel=0.005)
 
@@ -59,10 +61,13 @@ def test_cambodia_points_need_their_crs_member_and_a_category(registry):
 
 
 def test_same_file_twice_creates_no_duplicates(registry, tmp_path):
-    path = write_geojson(tmp_path / "ha.geojson", [
-        make_hazard_feature(square(17.0, 44.0), id="a-1", name="North field"),
-        make_hazard_feature(square(17.1, 44.0), id="a-2", name="South field"),
-    ])
+    path = write_geojson(
+        tmp_path / "ha.geojson",
+        [
+            make_hazard_feature(square(17.0, 44.0), id="a-1", name="North field"),
+            make_hazard_feature(square(17.1, 44.0), id="a-2", name="South field"),
+        ],
+    )
     first = import_file(registry, path, ImportOptions(date_of_information=D1))
     again = import_file(registry, path, ImportOptions(date_of_information=D1))
     assert first["created"] == 2
@@ -71,17 +76,26 @@ def test_same_file_twice_creates_no_duplicates(registry, tmp_path):
 
 
 def test_export_then_import_gives_the_same_records(registry, tmp_path):
-    path = write_geojson(tmp_path / "ha.geojson", [
-        make_hazard_feature(square(17.0, 44.0), id="x1", hazard_types="AP mine; AT mine", marking="signs"),
-        make_hazard_feature(
-            shapely.Polygon(square(17.2, 44.0, 0.02).exterior.coords, [square(17.205, 44.005).exterior.coords]),
-            id="x2", category="CHA", name="Поле біля школи",
-        ),
-    ])
+    path = write_geojson(
+        tmp_path / "ha.geojson",
+        [
+            make_hazard_feature(
+                square(17.0, 44.0), id="x1", hazard_types="AP mine; AT mine", marking="signs"
+            ),
+            make_hazard_feature(
+                shapely.Polygon(
+                    square(17.2, 44.0, 0.02).exterior.coords, [square(17.205, 44.005).exterior.coords]
+                ),
+                id="x2",
+                category="CHA",
+                name="Поле біля школи",
+            ),
+        ],
+    )
     import_file(registry, path, ImportOptions(date_of_information=D1))
     before = queries.records(registry)
     for fmt in ("geojson", "gpkg", "fgb", "parquet", "csv", "kml", "shp"):
-        out = tmp_path / f"export.{ 'zip' if fmt == 'shp' else fmt}"
+        out = tmp_path / f"export.{'zip' if fmt == 'shp' else fmt}"
         exports.export(registry, out, format=fmt)
         result = import_file(registry, out, ImportOptions(date_of_information=D1))
         assert result["created"] == 0 and result["updated"] == 0, (fmt, result)
@@ -91,7 +105,9 @@ def test_export_then_import_gives_the_same_records(registry, tmp_path):
 
 def test_newer_information_wins_and_as_of_shows_the_past(registry, tmp_path):
     v1 = write_geojson(tmp_path / "v1.geojson", [make_hazard_feature(square(17, 44), id="k", status="open")])
-    v2 = write_geojson(tmp_path / "v2.geojson", [make_hazard_feature(square(17, 44), id="k", status="worked_on")])
+    v2 = write_geojson(
+        tmp_path / "v2.geojson", [make_hazard_feature(square(17, 44), id="k", status="worked_on")]
+    )
     import_file(registry, v2, ImportOptions(date_of_information=D2))
     late = import_file(registry, v1, ImportOptions(date_of_information=D1))
     assert late["updated"] == 1  # kept in history ...
@@ -106,7 +122,9 @@ def test_newer_information_wins_and_as_of_shows_the_past(registry, tmp_path):
 
 def test_equal_date_disagreement_is_a_conflict_and_writes_nothing(registry, tmp_path):
     v1 = write_geojson(tmp_path / "v1.geojson", [make_hazard_feature(square(17, 44), id="k", status="open")])
-    v2 = write_geojson(tmp_path / "v2.geojson", [make_hazard_feature(square(17, 44), id="k", status="closed")])
+    v2 = write_geojson(
+        tmp_path / "v2.geojson", [make_hazard_feature(square(17, 44), id="k", status="closed")]
+    )
     import_file(registry, v1, ImportOptions(date_of_information=D1))
     with registry.store.read() as tx:
         counts = tx.table_counts()
@@ -120,12 +138,15 @@ def test_equal_date_disagreement_is_a_conflict_and_writes_nothing(registry, tmp_
 
 def test_policies_reject_repair_skip(registry, tmp_path):
     bowtie = shapely.Polygon([(17, 44), (17.01, 44.01), (17.01, 44), (17, 44.01)])
-    path = write_geojson(tmp_path / "mixed.geojson", [
-        make_hazard_feature(square(17.1, 44.1), id="good"),
-        make_hazard_feature(bowtie, id="bowtie"),
-        make_hazard_feature(None, id="null"),
-        make_hazard_feature(square(17.2, 44.1), id="badcat", category="dangerous-ish"),
-    ])
+    path = write_geojson(
+        tmp_path / "mixed.geojson",
+        [
+            make_hazard_feature(square(17.1, 44.1), id="good"),
+            make_hazard_feature(bowtie, id="bowtie"),
+            make_hazard_feature(None, id="null"),
+            make_hazard_feature(square(17.2, 44.1), id="badcat", category="dangerous-ish"),
+        ],
+    )
     with pytest.raises(ValidationFailed) as failed:
         import_file(registry, path, ImportOptions())
     detail = {(p["feature"], p["field"], p["code"]) for p in failed.value.detail}
@@ -155,9 +176,13 @@ def test_duplicate_source_ids_and_swapped_axes_are_named(registry, tmp_path):
 
 def test_overlap_aware_totals_against_an_independent_computation(registry, tmp_path):
     shapes = [square(17.0, 44.0, 0.02), square(17.01, 44.01, 0.02), square(17.0, 44.0, 0.02), square(18, 44)]
-    path = write_geojson(tmp_path / "ov.geojson", [
-        make_hazard_feature(g, id=f"o{i}", category="CHA" if i % 2 else "SHA") for i, g in enumerate(shapes)
-    ])
+    path = write_geojson(
+        tmp_path / "ov.geojson",
+        [
+            make_hazard_feature(g, id=f"o{i}", category="CHA" if i % 2 else "SHA")
+            for i, g in enumerate(shapes)
+        ],
+    )
     import_file(registry, path, ImportOptions())
     result = statistics.statistics(registry, by="category")
     expected_sum = sum(reference_area_m2(g) for g in shapes)
@@ -167,7 +192,9 @@ def test_overlap_aware_totals_against_an_independent_computation(registry, tmp_p
     assert result["area_m2_net"] == pytest.approx(expected_net, rel=1e-6)
     assert result["area_m2_net"] < result["area_m2_sum"]
     sha = [shapes[0], shapes[2]]
-    assert result["groups"]["SHA"]["area_m2_net"] == pytest.approx(reference_area_m2(shapely.union_all(sha)), rel=1e-6)
+    assert result["groups"]["SHA"]["area_m2_net"] == pytest.approx(
+        reference_area_m2(shapely.union_all(sha)), rel=1e-6
+    )
 
 
 def test_stats_by_admin_area_uses_intersection(registry, tmp_path):
@@ -183,8 +210,11 @@ def test_stats_by_admin_area_uses_intersection(registry, tmp_path):
 
 
 def test_missing_crs_is_refused(registry, tmp_path):
-    path = write_geojson(tmp_path / "utm.geojson", [make_hazard_feature(square(500000, 1400000, 100))],
-                         crs="urn:ogc:def:crs:EPSG::32648")
+    path = write_geojson(
+        tmp_path / "utm.geojson",
+        [make_hazard_feature(square(500000, 1400000, 100))],
+        crs="urn:ogc:def:crs:EPSG::32648",
+    )
     result = import_file(registry, path, ImportOptions())
     (item,) = queries.records(registry)
     assert 104 < item["geometry"].centroid.x < 106 and 12 < item["geometry"].centroid.y < 13.5
@@ -194,9 +224,14 @@ def test_missing_crs_is_refused(registry, tmp_path):
 
 
 def test_export_public_drops_restricted_fields(registry, tmp_path):
-    path = write_geojson(tmp_path / "r.geojson", [
-        make_hazard_feature(square(17, 44), id="r", minefield_record_ref="MR-1", evidence_description="informant X")
-    ])
+    path = write_geojson(
+        tmp_path / "r.geojson",
+        [
+            make_hazard_feature(
+                square(17, 44), id="r", minefield_record_ref="MR-1", evidence_description="informant X"
+            )
+        ],
+    )
     import_file(registry, path, ImportOptions())
     out = tmp_path / "public.geojson"
     exports.export(registry, out, public=True)

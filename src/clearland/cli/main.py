@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
@@ -15,11 +14,13 @@ from clearland.cli import output
 from clearland.domain.records import parse_date
 from clearland.domain.vocab import OnInvalid, RecordKind
 from clearland.errors import ClearlandError, ConfigError
-from clearland.services import demo as demo_service
-from clearland.services import exports, queries, statistics
-from clearland.services.imports import ImportOptions, import_file
-from clearland.services.registry import Registry, add_user, init_registry, list_users, open_registry
 from clearland.settings import Settings
+
+if TYPE_CHECKING:
+    from clearland.services.registry import Registry
+
+# Services (and through them GDAL, Arrow and SQLAlchemy) are imported inside each command:
+# `clearland --help` and commands that fail early stay fast.
 
 app = typer.Typer(
     help="clearland: the hazard registry for mine action. Records, warns, tracks clearance.",
@@ -69,6 +70,8 @@ def main_options(
 
 
 def _registry() -> Registry:
+    from clearland.services.registry import open_registry
+
     return open_registry(Settings(), db=state.db, user=state.user)
 
 
@@ -109,6 +112,8 @@ def _pairs(values: list[str] | None, option: str) -> dict[str, str]:
 @handles_errors
 def init(as_json: JsonOpt = False) -> None:
     """Create a registry (or upgrade an existing one) with a local admin user."""
+    from clearland.services.registry import init_registry
+
     registry = _registry()
     result = init_registry(registry)
     if as_json:
@@ -130,12 +135,8 @@ def import_(
             help="GeoJSON, GeoPackage, Shapefile (.shp/.zip), KML/KMZ, CSV, FlatGeobuf or GeoParquet."
         ),
     ],
-    layer: Annotated[
-        str | None, typer.Option(help="Layer to read from a multi-layer file.")
-    ] = None,
-    as_kind: Annotated[
-        str, typer.Option("--as", help="hazard-areas or admin-areas.")
-    ] = "hazard-areas",
+    layer: Annotated[str | None, typer.Option(help="Layer to read from a multi-layer file.")] = None,
+    as_kind: Annotated[str, typer.Option("--as", help="hazard-areas or admin-areas.")] = "hazard-areas",
     map_: Annotated[
         list[str] | None,
         typer.Option("--map", metavar="FIELD=COLUMN", help="Read FIELD from COLUMN (repeatable)."),
@@ -154,7 +155,8 @@ def import_(
     on_invalid: Annotated[
         str,
         typer.Option(
-            help="reject (default): import nothing if anything is wrong; repair: fix invalid geometry, skip what cannot be fixed; skip: skip every bad feature."
+            help="reject (default): import nothing if anything is wrong; "
+            "repair: fix invalid geometry, skip what cannot be fixed; skip: skip every bad feature."
         ),
     ] = "reject",
     date_of_information: Annotated[
@@ -167,10 +169,12 @@ def import_(
     as_json: JsonOpt = False,
 ) -> None:
     """Import features as one import report: all of it lands, or nothing does."""
+    from clearland.services.imports import ImportOptions, import_file
+
     if as_kind not in KIND_NAMES:
         raise ConfigError(f"--as {as_kind}: choose hazard-areas or admin-areas")
     try:
-        policy = OnInvalid.parse(on_invalid)
+        policy = OnInvalid(OnInvalid.parse(on_invalid))
     except ValueError as exc:
         raise ConfigError(f"--on-invalid: {exc}") from None
     csv_geometry: tuple[str, ...] | None = None
@@ -220,16 +224,14 @@ def export(
     format: Annotated[
         str | None, typer.Option(help="gpkg, geojson, kml, shp, csv, fgb, parquet or osm.")
     ] = None,
-    public: Annotated[
-        bool, typer.Option("--public", help="Only the fields the public may see.")
-    ] = False,
-    as_kind: Annotated[
-        str, typer.Option("--as", help="hazard-areas or admin-areas.")
-    ] = "hazard-areas",
+    public: Annotated[bool, typer.Option("--public", help="Only the fields the public may see.")] = False,
+    as_kind: Annotated[str, typer.Option("--as", help="hazard-areas or admin-areas.")] = "hazard-areas",
     as_of: AsOfOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Export hazard areas (or admin areas) to a GIS file."""
+    from clearland.services import exports
+
     if as_kind not in KIND_NAMES:
         raise ConfigError(f"--as {as_kind}: choose hazard-areas or admin-areas")
     result = exports.export(
@@ -243,9 +245,7 @@ def export(
     if as_json:
         output.print_json(result)
     else:
-        output.out.print(
-            f"Wrote {result['features']} features to {result['file']} ({result['format']})"
-        )
+        output.out.print(f"Wrote {result['features']} features to {result['file']} ({result['format']})")
 
 
 @app.command()
@@ -256,6 +256,8 @@ def stats(
     as_json: JsonOpt = False,
 ) -> None:
     """Counts and areas of hazard areas; net area counts overlaps once."""
+    from clearland.services import statistics
+
     result = statistics.statistics(_registry(), by=by, as_of=_date(as_of, "--as-of"))
     if as_json:
         output.print_json(result)
@@ -281,7 +283,8 @@ def stats(
         )
     when = f" as of {result['as_of']}" if result["as_of"] else ""
     output.table(
-        f"Hazard areas{when} (revision {result['revision']}, information up to {result['latest_information']})",
+        f"Hazard areas{when} (revision {result['revision']}, "
+        f"information up to {result['latest_information']})",
         [by or "", "count", "sum of areas", "net area (overlaps once)"],
         rows,
     )
@@ -291,6 +294,8 @@ def stats(
 @handles_errors
 def validate(as_of: AsOfOpt = None, as_json: JsonOpt = False) -> None:
     """Data quality: overlaps, near-duplicates, slivers and broken rules."""
+    from clearland.services import statistics
+
     result = statistics.validate(_registry(), as_of=_date(as_of, "--as-of"))
     if as_json:
         output.print_json(result)
@@ -324,14 +329,14 @@ def hazards_list(
     as_json: JsonOpt = False,
 ) -> None:
     """List hazard areas."""
+    from clearland.services import queries
+
     where = {k: v for k, v in {"status": status, "category": category}.items() if v}
     items = queries.records(_registry(), as_of=_date(as_of, "--as-of"), where=where, public=public)
     if limit is not None:
         items = items[:limit]
     if as_json:
-        output.print_json(
-            [{k: v for k, v in i.items() if k not in ("geometry", "record_id")} for i in items]
-        )
+        output.print_json([{k: v for k, v in i.items() if k not in ("geometry", "record_id")} for i in items])
         return
     output.table(
         f"{len(items)} hazard areas",
@@ -356,17 +361,15 @@ def hazards_list(
 @handles_errors
 def hazards_show(
     ref: Annotated[str, typer.Argument(help="The hazard area's ref, e.g. HA-000123.")],
-    history: Annotated[
-        bool, typer.Option("--history", help="Every report that changed it.")
-    ] = False,
+    history: Annotated[bool, typer.Option("--history", help="Every report that changed it.")] = False,
     public: Annotated[bool, typer.Option("--public", help="Only public fields.")] = False,
     as_of: AsOfOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Show one hazard area."""
-    item = queries.record(
-        _registry(), ref, as_of=_date(as_of, "--as-of"), history=history, public=public
-    )
+    from clearland.services import queries
+
+    item = queries.record(_registry(), ref, as_of=_date(as_of, "--as-of"), history=history, public=public)
     item.pop("record_id", None)
     geometry = item.pop("geometry")
     versions = item.pop("history", None)
@@ -399,12 +402,12 @@ def hazards_show(
 @handles_errors
 def demo(
     count: Annotated[int, typer.Option(help="How many synthetic hazard areas.")] = 3000,
-    force: Annotated[
-        bool, typer.Option("--force", help="Replace an existing registry at --db.")
-    ] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing registry at --db.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Create a SYNTHETIC demo registry (invented areas at sea near 0°N 0°E, labelled as such)."""
+    from clearland.services import demo as demo_service
+
     registry = _registry()
     with output.progress_bar() as progress:
         result = demo_service.create_demo(registry, count=count, force=force, progress=progress)
@@ -430,6 +433,8 @@ def users_add(
     as_json: JsonOpt = False,
 ) -> None:
     """Add a user (admins only)."""
+    from clearland.services.registry import add_user
+
     result = add_user(_registry(), name, role)
     if as_json:
         output.print_json(result)
@@ -441,13 +446,13 @@ def users_add(
 @handles_errors
 def users_list(as_json: JsonOpt = False) -> None:
     """List users and their roles."""
+    from clearland.services.registry import list_users
+
     items = list_users(_registry())
     if as_json:
         output.print_json(items)
     else:
-        output.table(
-            "users", ["name", "roles"], [[u["name"], ", ".join(u["roles"])] for u in items]
-        )
+        output.table("users", ["name", "roles"], [[u["name"], ", ".join(u["roles"])] for u in items])
 
 
 def main() -> None:
@@ -455,4 +460,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

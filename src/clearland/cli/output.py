@@ -40,10 +40,12 @@ def report_error(exc: ClearlandError, *, as_json: bool, shown: int = 10) -> None
     if as_json:
         print_json(exc.to_dict())
         return
-    for problem in exc.detail[:shown]:
+    # entries that only repeat the file name say nothing the first line did not
+    detail = [p for p in exc.detail if set(p) - {"file"}]
+    for problem in detail[:shown]:
         err.print("  " + describe_problem(problem), markup=False)
-    if len(exc.detail) > shown:
-        err.print(f"  … and {len(exc.detail) - shown} more (all of them with --json)", markup=False)
+    if len(detail) > shown:
+        err.print(f"  … and {len(detail) - shown} more (all of them with --json)", markup=False)
 
 
 def describe_problem(problem: dict[str, Any]) -> str:

@@ -63,9 +63,7 @@ def conflicts(existing: Iterable[Change], new: Change) -> list[Conflict]:
     return found
 
 
-def changed_values(
-    current: Mapping[str, Any] | None, incoming: Mapping[str, Any]
-) -> dict[str, Any]:
+def changed_values(current: Mapping[str, Any] | None, incoming: Mapping[str, Any]) -> dict[str, Any]:
     """The part of ``incoming`` that differs from ``current`` (everything for a new record)."""
     if current is None:
         return dict(incoming)

@@ -44,12 +44,12 @@ class FieldSpec:
                 text = str(int(raw))
             return text
         if self.kind == "int":
-            value = float(raw)
+            value = float(raw)  # type: ignore[arg-type]  # anything float() accepts, else ValueError
             if not value.is_integer():
                 raise ValueError(f"{raw!r} is not a whole number")
             return int(value)
         if self.kind == "float":
-            number = float(raw)
+            number = float(raw)  # type: ignore[arg-type]
             if not math.isfinite(number) or number < 0:
                 raise ValueError(f"{raw!r} is not a finite number ≥ 0")
             return number
@@ -128,9 +128,7 @@ HAZARD_AREA = RecordType(
             description="open · worked_on · closed",
         ),
         FieldSpec("hazard_types", "vocab_list", HazardType, public=True),
-        FieldSpec(
-            "marking", "vocab", Marking, public=True, description="none · signs · fenced · both"
-        ),
+        FieldSpec("marking", "vocab", Marking, public=True, description="none · signs · fenced · both"),
         FieldSpec("admin_area", "str", public=True),
         FieldSpec("evidence_type", "vocab", EvidenceType),
         FieldSpec("evidence_description", "str"),
@@ -138,9 +136,7 @@ HAZARD_AREA = RecordType(
         FieldSpec("blockage", "vocab_list", Blockage),
         FieldSpec("estimated_area_m2", "float", description="area estimated by the reporter, m²"),
         FieldSpec("organisation", "str"),
-        FieldSpec(
-            "minefield_record_ref", "str", description="linked minefield record (restricted)"
-        ),
+        FieldSpec("minefield_record_ref", "str", description="linked minefield record (restricted)"),
         FieldSpec("source_id", "str", description="the feature's id in the file it came from"),
     ),
 )

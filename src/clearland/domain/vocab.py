@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import functools
 import re
 
 
@@ -15,14 +16,20 @@ class Vocabulary(enum.StrEnum):
 
     @classmethod
     def parse(cls, text: object) -> Vocabulary:
-        key = _normalise(str(text))
-        for member in cls:
-            if key in (_normalise(member.value), _normalise(member.name)):
-                return member
-        alias = cls.aliases().get(key)
-        if alias is not None:
-            return cls(alias)
-        raise ValueError(f"{text!r} is not one of: {', '.join(m.value for m in cls)}")
+        return _parse(cls, str(text))
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse(cls: type[Vocabulary], text: str) -> Vocabulary:
+    """Cached: an import sees the same few spellings hundreds of thousands of times."""
+    key = _normalise(text)
+    for member in cls:
+        if key in (_normalise(member.value), _normalise(member.name)):
+            return member
+    alias = cls.aliases().get(key)
+    if alias is not None:
+        return cls(alias)
+    raise ValueError(f"{text!r} is not one of: {', '.join(m.value for m in cls)}")
 
 
 def _normalise(text: str) -> str:

@@ -15,8 +15,6 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
-import pyogrio
-import pyogrio.raw
 import shapely
 
 from clearland.errors import ConfigError, InputFileError
@@ -331,6 +329,8 @@ def _gdal_layers(gdal_path: str, driver: str, display: Path) -> list[str]:
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", RuntimeWarning)
+            import pyogrio  # imported on use: it is slow to import
+
             names = [str(row[0]) for row in pyogrio.list_layers(gdal_path)]
     except Exception as exc:  # pyogrio/GDAL raise several unrelated types
         raise _gdal_error(display, driver, exc) from None
@@ -374,6 +374,8 @@ def _gdal_read(
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
+            import pyogrio.raw  # imported on use: it is slow to import
+
             meta, table = pyogrio.raw.read_arrow(
                 gdal_path,
                 layer=layer,

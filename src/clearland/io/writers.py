@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyogrio.raw
 import shapely
 
 from clearland.errors import InputFileError
@@ -278,6 +277,8 @@ def _write_gdal(
     with warnings.catch_warnings():
         # GDAL reports e.g. text cut to dBase's 254 bytes as a warning; that is documented
         warnings.simplefilter("ignore", RuntimeWarning)
+        import pyogrio.raw  # imported on use: it is slow to import
+
         pyogrio.raw.write(
             str(tmp),
             geometry=shapely.to_wkb(np.array(geoms, dtype=object)),

@@ -29,6 +29,8 @@ CLOSED_REMAINING_MAX_M2 = 1.0
 _HAZARD_GEOMETRY_TYPES = frozenset({"Polygon", "MultiPolygon", "Point", "MultiPoint"})
 _POINT_TYPES = frozenset({"Point", "MultiPoint"})
 
+__all__ = ["check_rules", "find_overlaps", "find_slivers", "validate"]
+
 
 def find_overlaps(
     items: Sequence[tuple[str, shapely.Geometry | None]],

@@ -7,6 +7,9 @@ result is then measured on the ellipsoid. Geometries crossing the antimeridian a
 
 Input that is not a valid polygon is measured after the same repair the importer uses
 (``domain.geometry.repair``); points and lines count as items but have no area.
+
+``as_areal``, ``areas_m2``, ``intersecting_pairs`` and ``union_area_m2`` are shared with
+``reports.quality`` and are not part of the public API.
 """
 
 from __future__ import annotations
@@ -25,16 +28,19 @@ NO_KEY = "(none)"
 #: group for the parts of hazards that lie in no admin area
 OUTSIDE_ADMIN_AREAS = "(outside admin areas)"
 #: longest edge (m) of a hazard before it is cut by admin boundaries; see _densify_geodesic
-DENSIFY_M = 10.0
+_DENSIFY_M = 10.0
 #: pieces smaller than this (m²) are rounding noise from overlaying nearly coincident edges:
 #: their area is still added, but they do not make a hazard count in an admin area
 MIN_PIECE_M2 = 0.01
 
 _POLYGONAL_TYPE_IDS = (3, 6)  # Polygon, MultiPolygon
 
+__all__ = ["NO_KEY", "OUTSIDE_ADMIN_AREAS", "totals", "totals_by", "totals_by_admin_area"]
+
 
 def totals(geoms: Sequence[shapely.Geometry | None]) -> dict[str, Any]:
-    """``{"count", "area_m2_sum", "area_m2_net"}`` of ``geoms``; the net area counts overlaps once."""
+    """``{"count", "area_m2_sum", "area_m2_net"}`` of ``geoms``; the net area counts overlaps once.
+    ``count`` is the number of items given, whatever their geometry."""
     areal = as_areal(geoms)
     return _summary(len(areal), areal, areas_m2(areal))
 
@@ -98,7 +104,7 @@ def totals_by_admin_area(
     # only hazards that get cut are densified (see _densify_geodesic)
     to_cut = np.flatnonzero(crosses & ~within_one & (areas > 0))
     cuttable = areal.copy()
-    cuttable[to_cut] = [_densify_geodesic(g, DENSIFY_M) for g in areal[to_cut]]
+    cuttable[to_cut] = [_densify_geodesic(g, _DENSIFY_M) for g in areal[to_cut]]
     wholly_outside = np.flatnonzero(~crosses & ~within_one & (areas > 0))
 
     # pass 2: measure the pieces
@@ -142,7 +148,10 @@ def as_areal(geoms: Sequence[shapely.Geometry | None] | np.ndarray) -> np.ndarra
     ok &= shapely.is_valid(arr)
     for i in np.flatnonzero(~ok):
         geom = arr[i]
-        arr[i] = None if geom is None or geom.is_empty else repair(geom)
+        fixed = None if geom is None or geom.is_empty else repair(geom)
+        # non-finite coordinates (NaN, inf) have no measurable area
+        finite = fixed is not None and np.isfinite(shapely.get_coordinates(fixed)).all()
+        arr[i] = fixed if finite else None
     return arr
 
 

@@ -62,7 +62,7 @@ def approve(tx: Tx, report_id: int, approver: dict[str, Any]) -> dict[str, Any]:
             continue
         _complete(kind, states)
         tx.write_current(kind, states)
-        tx.link_changes(report_id, kind, ids)
+        tx.link_changes(report_id, kind)
         applied += len(states)
     if found:
         raise ConflictError(
@@ -78,10 +78,8 @@ def approve(tx: Tx, report_id: int, approver: dict[str, Any]) -> dict[str, Any]:
 def _complete(kind: RecordKind, states: list[dict[str, Any]]) -> None:
     """Fill defaults and derived fields (geodesic area) of folded states."""
     record_type = RECORD_TYPES[kind]
-    geoms = [
-        shapely.from_wkb(s["geometry"]) if isinstance(s["geometry"], bytes) else s["geometry"]
-        for s in states
-    ]
+    raw = [s["geometry"] for s in states]
+    geoms = [shapely.from_wkb(g) if isinstance(g, bytes) else g for g in raw]
     areas = geodesic_areas_m2(geoms)
     for state, geom, area in zip(states, geoms, areas, strict=True):
         for spec in record_type.fields:

@@ -28,9 +28,7 @@ MARKINGS = ("none", "signs", "fenced", "both")
 STATUSES = ("open", "open", "open", "worked_on", "closed")
 
 
-def synthetic_admin_areas(
-    cols: int = 4, rows: int = 3, size_deg: float = 0.5
-) -> list[OutputFeature]:
+def synthetic_admin_areas(cols: int = 4, rows: int = 3, size_deg: float = 0.5) -> list[OutputFeature]:
     out = []
     for r in range(rows):
         for c in range(cols):
@@ -71,6 +69,8 @@ def synthetic_hazards(count: int = 3000, seed: int = 7) -> list[OutputFeature]:
         ring = np.column_stack([cx + radii * np.cos(angles), cy + radii * np.sin(angles)])
         category = CATEGORIES[i % len(CATEGORIES)]
         geom = shapely.Polygon(ring)
+        if not geom.is_valid:  # near-equal angles can fold the ring: keep the demo clean
+            geom = geom.convex_hull
         if category == "indication":
             geom = shapely.Point(cx, cy)
         out.append(
@@ -119,9 +119,7 @@ def create_demo(
         )
         hazard_path = Path(tmp) / "synthetic_hazard_areas.gpkg"
         write_layer(hazard_path, synthetic_hazards(count), format="gpkg", layer="hazard_areas")
-        hazards = import_file(
-            registry, hazard_path, ImportOptions(date_of_information=date), progress
-        )
+        hazards = import_file(registry, hazard_path, ImportOptions(date_of_information=date), progress)
     with store.write() as tx:
         tx.set_meta("synthetic_demo", "true")
     return {

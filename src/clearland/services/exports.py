@@ -28,17 +28,11 @@ def export(
     states = records(registry, kind, as_of=as_of, public=public)
     record_type = RECORD_TYPES[kind]
     names = [n for n in record_type.field_names if not public or n in record_type.public_fields]
-    extra = (
-        [*DERIVED_FIELDS, "remaining_area_m2"]
-        if kind is RecordKind.HAZARD_AREA
-        else list(DERIVED_FIELDS)
-    )
+    extra = [*DERIVED_FIELDS, "remaining_area_m2"] if kind is RecordKind.HAZARD_AREA else list(DERIVED_FIELDS)
     if fmt == "osm":
         features = [OutputFeature(osm_tags(s), s["geometry"]) for s in states]
     else:
-        features = [
-            OutputFeature({n: s.get(n) for n in [*names, *extra]}, s["geometry"]) for s in states
-        ]
+        features = [OutputFeature({n: s.get(n) for n in [*names, *extra]}, s["geometry"]) for s in states]
     layer = kind.value + "s"
     write_layer(path, features, format=fmt, layer=layer)
     return {

@@ -20,7 +20,7 @@ from clearland.domain.records import RECORD_TYPES, RecordType, allowed_geometry_
 from clearland.domain.vocab import OnInvalid, RecordKind, ReportStatus, ReportType
 from clearland.errors import ConfigError, InputFileError, ValidationFailed
 from clearland.io import read_layer
-from clearland.io.types import ReadLimits, SourceLayer
+from clearland.io.types import RawFeature, ReadLimits, SourceLayer
 from clearland.services.approval import approve
 from clearland.services.registry import Registry, acting_user, can_approve, init_registry
 
@@ -102,8 +102,8 @@ def import_file(
         )
         changes: list[tuple[str, Mapping[str, Any], bytes | None]] = []
         unchanged = 0
-        for (_number, values, geom), current in zip(prepared.rows, matched, strict=True):
-            wkb = shapely.to_wkb(geom, output_dimension=2)
+        wkbs = shapely.to_wkb(np.array([g for _n, _v, g in prepared.rows], dtype=object), output_dimension=2)
+        for (_number, values, _geom), current, wkb in zip(prepared.rows, matched, wkbs, strict=True):
             incoming = dict(values)
             if current is None:
                 ref = incoming.pop("ref", None) or next(refs)
@@ -183,6 +183,8 @@ def prepare(source: SourceLayer, options: ImportOptions, progress: Progress) -> 
         # one canonical form (ring order and orientation) so the same shape compares equal
         geoms[present] = shapely.normalize(shapely.force_2d(geoms[present].astype(object)))
 
+    # one vectorised pass finds the features that need no closer look (most of them)
+    plainly_good = _plainly_good_polygons(geoms)
     problems: list[dict[str, Any]] = []
     per_feature: dict[int, list[dict[str, Any]]] = {}
     rows: list[tuple[int, dict[str, Any], Any]] = []
@@ -197,18 +199,8 @@ def prepare(source: SourceLayer, options: ImportOptions, progress: Progress) -> 
         def problem(
             field_name: str, message: str, value: Any = None, code: str = "value", **extra: Any
         ) -> None:
-            entry = {
-                "file": name,
-                "feature": feature.number,
-                "fid": feature.fid,
-                "field": field_name,
-                "code": code,
-                "message": message,
-            }
-            if value is not None:
-                entry["value"] = value if isinstance(value, int | float) else str(value)[:200]
-            entry.update(extra)
-            issues.append(entry)
+            # called only within this iteration, so the loop variables are the right ones
+            issues.append(_issue(name, feature, field_name, message, value, code, **extra))  # noqa: B023
 
         values: dict[str, Any] = dict(constants)
         for field_name, column in columns.items():
@@ -228,9 +220,7 @@ def prepare(source: SourceLayer, options: ImportOptions, progress: Progress) -> 
                 where = (
                     f" (column {columns[spec.name]!r} is empty)"
                     if spec.name in columns
-                    else (
-                        f" (no column; map one with --map {spec.name}=COLUMN or --set {spec.name}=VALUE)"
-                    )
+                    else (f" (no column; map one with --map {spec.name}=COLUMN or --set {spec.name}=VALUE)")
                 )
                 problem(spec.name, f"required field {spec.name} is missing{where}", code="required")
         key = values.get(key_field)
@@ -247,7 +237,7 @@ def prepare(source: SourceLayer, options: ImportOptions, progress: Progress) -> 
         geom = geoms[index]
         if feature.geometry_error:
             problem("geometry", feature.geometry_error, code="unreadable")
-        else:
+        elif not plainly_good[index]:
             geo_problem = check_geometry(geom, allowed_geometry_types(record_type, values))
             if geo_problem is not None:
                 problem(
@@ -311,9 +301,46 @@ def prepare(source: SourceLayer, options: ImportOptions, progress: Progress) -> 
     )
 
 
-def _resolve_columns(
-    record_type: RecordType, source: SourceLayer, options: ImportOptions
-) -> dict[str, str]:
+def _plainly_good_polygons(geoms: np.ndarray) -> np.ndarray:
+    """Valid, non-empty polygons inside the world: ``check_geometry`` would find nothing."""
+    if len(geoms) == 0:
+        return np.zeros(0, dtype=bool)
+    present = np.array([g is not None for g in geoms])
+    good = present.copy()
+    if present.any():
+        sub = geoms[present].astype(object)
+        bounds = shapely.bounds(sub)
+        in_world = (
+            np.isfinite(bounds).all(axis=1)
+            & (bounds[:, 0] >= -180)
+            & (bounds[:, 2] <= 180)
+            & (bounds[:, 1] >= -90)
+            & (bounds[:, 3] <= 90)
+        )
+        polygonal = np.isin(shapely.get_type_id(sub), (3, 6))
+        good[present] = ~shapely.is_empty(sub) & in_world & polygonal & shapely.is_valid(sub)
+    return good
+
+
+def _issue(
+    file_name: str, feature: RawFeature, field_name: str, message: str, value: Any, code: str, **extra: Any
+) -> dict[str, Any]:
+    """One problem, naming file, feature and field."""
+    entry: dict[str, Any] = {
+        "file": file_name,
+        "feature": feature.number,
+        "fid": feature.fid,
+        "field": field_name,
+        "code": code,
+        "message": message,
+    }
+    if value is not None:
+        entry["value"] = value if isinstance(value, int | float) else str(value)[:200]
+    entry.update(extra)
+    return entry
+
+
+def _resolve_columns(record_type: RecordType, source: SourceLayer, options: ImportOptions) -> dict[str, str]:
     """Domain field -> source column, from --map first, then known column names."""
     by_lower = {f.lower(): f for f in source.fields}
     columns: dict[str, str] = {}
@@ -347,9 +374,7 @@ def _parse_constants(record_type: RecordType, constants: Mapping[str, str]) -> d
     parsed = {}
     for field_name, raw in constants.items():
         if field_name not in record_type.field_names:
-            raise ConfigError(
-                f"--set {field_name}=…: {record_type.kind.value} has no field {field_name!r}"
-            )
+            raise ConfigError(f"--set {field_name}=…: {record_type.kind.value} has no field {field_name!r}")
         try:
             parsed[field_name] = record_type.field(field_name).parse(raw)
         except ValueError as exc:
@@ -357,9 +382,7 @@ def _parse_constants(record_type: RecordType, constants: Mapping[str, str]) -> d
     return parsed
 
 
-def _transformer(
-    source: SourceLayer, crs_option: str | None
-) -> tuple[pyproj.Transformer | None, str | None]:
+def _transformer(source: SourceLayer, crs_option: str | None) -> tuple[pyproj.Transformer | None, str | None]:
     """A transformer to EPSG:4326 (``None`` when the data already is), and a note for the report."""
     declared = source.crs
     given = crs_option
@@ -401,9 +424,7 @@ def _match_existing(
     refs = [v["ref"] for _n, v, _g in rows if v.get("ref")]
     by_ref = {s["ref"]: s for s in tx.current(kind, refs=refs)} if refs else {}
     source_ids = [v["source_id"] for _n, v, _g in rows if not v.get("ref")]
-    by_source = (
-        {s["source_id"]: s for s in tx.current(kind, source_ids=source_ids)} if source_ids else {}
-    )
+    by_source = {s["source_id"]: s for s in tx.current(kind, source_ids=source_ids)} if source_ids else {}
     out = []
     for _n, values, _g in rows:
         if values.get("ref"):

@@ -25,9 +25,7 @@ class Registry:
         self.store.dispose()
 
 
-def open_registry(
-    settings: Settings, *, db: str | None = None, user: str | None = None
-) -> Registry:
+def open_registry(settings: Settings, *, db: str | None = None, user: str | None = None) -> Registry:
     store = Store(database_url(db or settings.database_url))
     return Registry(store=store, settings=settings, user_name=user or settings.user)
 

@@ -14,9 +14,7 @@ from clearland.services.registry import Registry
 GROUPINGS = ("status", "category", "admin-area")
 
 
-def statistics(
-    registry: Registry, *, by: str | None = None, as_of: dt.date | None = None
-) -> dict[str, Any]:
+def statistics(registry: Registry, *, by: str | None = None, as_of: dt.date | None = None) -> dict[str, Any]:
     """Counts and areas: ``area_m2_sum`` adds each area, ``area_m2_net`` counts overlaps once."""
     hazards = records(registry, RecordKind.HAZARD_AREA, as_of=as_of)
     geoms = [h["geometry"] for h in hazards]

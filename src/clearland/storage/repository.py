@@ -14,12 +14,21 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import shapely
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, and_, create_engine, delete, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    create_engine,
+    delete,
+    func,
+    insert,
+    inspect,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.engine import make_url
 
 from clearland.domain.reconcile import Change
@@ -30,10 +39,10 @@ from clearland.storage import schema as t
 from clearland.storage.dialects import SpatialDialect, dialect_for
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+#: the newest migration; a test checks it against Alembic's own idea of the head
+SCHEMA_HEAD = "0001"
 _CHUNK = 900  # keeps IN (...) lists under every database's parameter limit
-LIST_FIELDS = {
-    spec.name for rt in RECORD_TYPES.values() for spec in rt.fields if spec.kind == "vocab_list"
-}
+LIST_FIELDS = {spec.name for rt in RECORD_TYPES.values() for spec in rt.fields if spec.kind == "vocab_list"}
 
 
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
@@ -48,48 +57,49 @@ class Store:
         self.url = url
         parsed = make_url(url)
         self.sqlite_path = (
-            Path(parsed.database)
-            if parsed.get_backend_name() == "sqlite" and parsed.database
-            else None
+            Path(parsed.database) if parsed.get_backend_name() == "sqlite" and parsed.database else None
         )
         self.engine: Engine = create_engine(url)
         self.dialect: SpatialDialect = dialect_for(self.engine)
         self.dialect.configure(self.engine)
 
     def exists(self) -> bool:
+        return self.schema_revision() is not None
+
+    def schema_revision(self) -> str | None:
+        """The applied migration, ``None`` for an empty or missing database."""
         if self.sqlite_path is not None and not self.sqlite_path.exists():
-            return False
+            return None
         with self.engine.connect() as conn:
-            return MigrationContext.configure(conn).get_current_revision() is not None
-
-    def _alembic_config(self) -> Config:
-        cfg = Config()
-        cfg.set_main_option("script_location", str(MIGRATIONS))
-        return cfg
-
-    def head_revision(self) -> str | None:
-        return ScriptDirectory.from_config(self._alembic_config()).get_current_head()
+            if not inspect(conn).has_table("alembic_version"):
+                return None
+            version = conn.scalar(text("SELECT version_num FROM alembic_version"))
+            return None if version is None else str(version)
 
     def upgrade(self) -> None:
         """Create the schema or bring an older one up to date, in place."""
+        # Alembic is imported here only: it is slow to import and most commands never need it
+        from alembic import command
+        from alembic.config import Config
+
         if self.sqlite_path is not None:
             self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
-        cfg = self._alembic_config()
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
         with self.engine.begin() as conn:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
 
     def check_ready(self) -> None:
         """Refuse to work on a database that is missing, or older/newer than this code."""
-        if not self.exists():
+        current = self.schema_revision()
+        if current is None:
             where = self.sqlite_path or self.url
             raise StorageError(f"no clearland registry at {where}: run `clearland init` first")
-        with self.engine.connect() as conn:
-            current = MigrationContext.configure(conn).get_current_revision()
-        if current != self.head_revision():
+        if current != SCHEMA_HEAD:
             raise StorageError(
-                f"the registry's schema is at {current}, this clearland expects "
-                f"{self.head_revision()}: run `clearland db upgrade`"
+                f"the registry's schema is at {current}, this clearland expects {SCHEMA_HEAD}: "
+                "run `clearland init` to upgrade it in place"
             )
 
     @contextmanager
@@ -121,12 +131,7 @@ class Tx:
         return default if value is None else str(value)
 
     def set_meta(self, key: str, value: str) -> None:
-        if (
-            self.conn.execute(
-                update(t.meta).where(t.meta.c.key == key).values(value=value)
-            ).rowcount
-            == 0
-        ):
+        if self.conn.execute(update(t.meta).where(t.meta.c.key == key).values(value=value)).rowcount == 0:
             self.conn.execute(insert(t.meta).values(key=key, value=value))
 
     def revision(self) -> int:
@@ -134,11 +139,12 @@ class Tx:
 
     def latest_information(self) -> dt.date | None:
         """The latest date of information among approved reports."""
-        return self.conn.scalar(
+        latest: dt.date | None = self.conn.scalar(
             select(func.max(t.reports.c.date_of_information)).where(
                 t.reports.c.status == ReportStatus.APPROVED.value
             )
         )
+        return latest
 
     def next_approval_seq(self) -> int:
         current = self.conn.scalar(select(func.max(t.reports.c.approval_seq)))
@@ -160,7 +166,7 @@ class Tx:
         result = self.conn.execute(
             insert(t.users).values(name=name, roles=";".join(sorted(roles)), created_at=_now())
         )
-        return int(result.inserted_primary_key[0])
+        return int(result.inserted_primary_key[0])  # type: ignore[index]
 
     def list_users(self) -> list[dict[str, Any]]:
         rows = self.conn.execute(select(t.users).order_by(t.users.c.name)).mappings()
@@ -209,7 +215,7 @@ class Tx:
                 summary=dict(summary or {}),
             )
         )
-        return int(result.inserted_primary_key[0])
+        return int(result.inserted_primary_key[0])  # type: ignore[index]
 
     def insert_changes(
         self,
@@ -228,15 +234,10 @@ class Tx:
             }
             for ref, values, wkb in changes
         ]
-        for chunk in _chunks(rows, 5000):
-            self.conn.execute(insert(t.report_changes), list(chunk))
+        self.dialect.bulk_insert(self.conn, t.report_changes, rows)
 
     def get_report(self, report_id: int) -> dict[str, Any]:
-        row = (
-            self.conn.execute(select(t.reports).where(t.reports.c.id == report_id))
-            .mappings()
-            .first()
-        )
+        row = self.conn.execute(select(t.reports).where(t.reports.c.id == report_id)).mappings().first()
         if row is None:
             raise UnknownRecord(f"no report {report_id}")
         return dict(row)
@@ -267,32 +268,22 @@ class Tx:
             values["reason"] = reason
         self.conn.execute(update(t.reports).where(t.reports.c.id == report_id).values(**values))
 
-    def link_changes(self, report_id: int, kind: RecordKind, record_ids: Mapping[str, int]) -> None:
-        rc = t.report_changes
-        ids = self.conn.execute(
-            select(rc.c.id, rc.c.ref).where(rc.c.report_id == report_id, rc.c.kind == kind.value)
-        ).all()
-        params = [{"cid": cid, "rid": record_ids[ref]} for cid, ref in ids if ref in record_ids]
-        if params:
-            from sqlalchemy import bindparam
-
-            self.conn.execute(
-                update(rc).where(rc.c.id == bindparam("cid")).values(record_id=bindparam("rid")),
-                params,
-            )
+    def link_changes(self, report_id: int, kind: RecordKind) -> None:
+        """Point the report's changes of ``kind`` at their records (matched by ref)."""
+        rc, r = t.report_changes, t.records
+        record_id = select(r.c.id).where(r.c.kind == rc.c.kind, r.c.ref == rc.c.ref).scalar_subquery()
+        self.conn.execute(
+            update(rc).where(rc.c.report_id == report_id, rc.c.kind == kind.value).values(record_id=record_id)
+        )
 
     # -- records ----------------------------------------------------------------------------
-    def ensure_records(
-        self, kind: RecordKind, refs: Sequence[str]
-    ) -> tuple[dict[str, int], set[str]]:
+    def ensure_records(self, kind: RecordKind, refs: Sequence[str]) -> tuple[dict[str, int], set[str]]:
         """Record ids by ref, creating the missing ones; also the refs that were new."""
         found = self.record_ids(kind, refs)
         missing = [ref for ref in refs if ref not in found]
-        for chunk in _chunks(missing, 5000):
-            self.conn.execute(
-                insert(t.records),
-                [{"kind": kind.value, "ref": ref, "row_version": 0} for ref in chunk],
-            )
+        self.dialect.bulk_insert(
+            self.conn, t.records, [{"kind": kind.value, "ref": ref, "row_version": 0} for ref in missing]
+        )
         if missing:
             found.update(self.record_ids(kind, missing))
         return found, set(missing)
@@ -398,9 +389,17 @@ class Tx:
         ids = [s["record_id"] for s in states]
         for chunk in _chunks(ids):
             self.conn.execute(delete(table).where(table.c.record_id.in_(chunk)))
-        rows = [_to_row(table, s) for s in states]
-        for chunk in _chunks(rows, 5000):
-            self.conn.execute(insert(table), list(chunk))
+        geoms = np.array(
+            [
+                shapely.from_wkb(bytes(g)) if isinstance(g, bytes | bytearray | memoryview) else g
+                for g in (s["geometry"] for s in states)
+            ],
+            dtype=object,
+        )
+        wkbs = shapely.to_wkb(geoms, output_dimension=2) if len(geoms) else []
+        bounds = shapely.bounds(geoms) if len(geoms) else []
+        rows = [_to_row(table, s, w, b) for s, w, b in zip(states, wkbs, bounds, strict=True)]
+        self.dialect.bulk_insert(self.conn, table, rows)
         for chunk in _chunks(ids):
             self.conn.execute(
                 update(t.records)
@@ -427,19 +426,16 @@ class Tx:
         if conditions:
             base = base.where(and_(*conditions))
         if refs is None and source_ids is None:
-            return [_from_row(r) for r in self.conn.execute(base).mappings()]
+            return [_from_row(dict(r)) for r in self.conn.execute(base).mappings()]
         column, keys = (table.c.ref, refs) if refs is not None else (table.c.source_id, source_ids)
-        out = []
+        out: list[dict[str, Any]] = []
         for chunk in _chunks(list(keys or [])):
-            out.extend(
-                _from_row(r) for r in self.conn.execute(base.where(column.in_(chunk))).mappings()
-            )
+            rows = self.conn.execute(base.where(column.in_(chunk))).mappings()
+            out.extend(_from_row(dict(r)) for r in rows)
         return out
 
     def count(self, kind: RecordKind) -> int:
-        return int(
-            self.conn.scalar(select(func.count()).select_from(t.CURRENT_TABLES[kind.value])) or 0
-        )
+        return int(self.conn.scalar(select(func.count()).select_from(t.CURRENT_TABLES[kind.value])) or 0)
 
     def table_counts(self) -> dict[str, int]:
         return {
@@ -465,19 +461,14 @@ def _change(
     return Change(report_id=report_id, seq=seq or 0, date_of_information=doi, values=merged)
 
 
-def _to_row(table: Any, state: Mapping[str, Any]) -> dict[str, Any]:
-    geometry = state["geometry"]
-    if isinstance(geometry, bytes | bytearray | memoryview):
-        geometry = shapely.from_wkb(bytes(geometry))
-    minx, miny, maxx, maxy = geometry.bounds
-    row: dict[str, Any] = {}
+def _to_row(table: Any, state: Mapping[str, Any], wkb: bytes, bounds: Sequence[float]) -> dict[str, Any]:
+    row: dict[str, Any] = {"geom": wkb}
+    row["minx"], row["miny"], row["maxx"], row["maxy"] = (float(v) for v in bounds)
     for column in table.columns:
         name = column.name
-        if name == "geom":
-            row[name] = shapely.to_wkb(geometry)
-        elif name in ("minx", "miny", "maxx", "maxy"):
-            row[name] = {"minx": minx, "miny": miny, "maxx": maxx, "maxy": maxy}[name]
-        elif name == "date_of_information":
+        if name in row:
+            continue
+        if name == "date_of_information":
             value = state[name]
             row[name] = dt.date.fromisoformat(value) if isinstance(value, str) else value
         elif name in LIST_FIELDS:

@@ -15,7 +15,7 @@ depends_on = None
 BBOX = ("minx", "miny", "maxx", "maxy")
 
 
-def _bbox() -> list[sa.Column]:
+def _bbox() -> list[sa.Column[float]]:
     return [sa.Column(name, sa.Float, nullable=False) for name in BBOX]
 
 
