@@ -4,8 +4,11 @@ measures on the WGS84 ellipsoid. Coordinates are EPSG:4326, longitude first."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import shapely
@@ -63,6 +66,20 @@ def repair(geom: shapely.Geometry) -> shapely.Geometry | None:
     return polygons[0] if len(polygons) == 1 else shapely.MultiPolygon(polygons)
 
 
+def in_threads(
+    func: Callable[..., np.ndarray], geoms: np.ndarray, *args: Any, min_chunk: int = 5000
+) -> np.ndarray:
+    """Apply a vectorised shapely function over chunks in threads: shapely releases the GIL
+    inside GEOS, so the cores share the work. Same result as ``func(geoms, *args)``."""
+    workers = os.cpu_count() or 1
+    if workers == 1 or len(geoms) < 2 * min_chunk:
+        return func(geoms, *args)
+    chunks = np.array_split(geoms, workers)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        parts = list(pool.map(lambda chunk: func(chunk, *args), chunks))
+    return np.concatenate(parts)
+
+
 def find_swapped_outliers(centres: Sequence[tuple[float, float]]) -> list[int]:
     """Indices of features that sit far from the others but would sit among them with x and y
     swapped: the usual sign of lat/lon written in lon/lat order (degrees, EPSG:4326)."""
@@ -116,15 +133,24 @@ _QP = float(_q(np.array(1.0)))
 _AUTHALIC_R2 = _A * _A * _QP / 2  # R_q², the authalic radius squared
 
 
-def geodesic_areas_m2(geoms: Sequence[shapely.Geometry | None]) -> np.ndarray:
+def geodesic_areas_m2(geoms: Sequence[shapely.Geometry | None] | np.ndarray) -> np.ndarray:
     """``geodesic_area_m2`` for many geometries.
 
     Below ``BULK_AREA_THRESHOLD`` this is ``pyproj.Geod`` ring by ring. From there on it maps
     latitudes to the authalic sphere, which has the ellipsoid's areas, and sums the spherical
-    excess of every edge in one numpy pass: the same areas within 2e-6 relative (tested against
-    ``pyproj.Geod`` from 10 m to 100 km polygons), about fifty times faster.
+    excess of every edge with numpy, in chunks shared between threads (bounded memory): the
+    same areas within 2e-6 relative (tested against ``pyproj.Geod`` for 10 m to 100 km
+    polygons), dozens of times faster.
     """
     arr = np.asarray(geoms, dtype=object)
+    if len(arr) < BULK_AREA_THRESHOLD:
+        return _areas(arr, bulk=False)
+    chunks = np.array_split(arr, max(1, len(arr) // 4096))
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        return np.concatenate(list(pool.map(lambda chunk: _areas(chunk, bulk=True), chunks)))
+
+
+def _areas(arr: np.ndarray, *, bulk: bool) -> np.ndarray:
     out = np.zeros(len(arr))
     if len(arr) == 0:
         return out
@@ -137,7 +163,7 @@ def geodesic_areas_m2(geoms: Sequence[shapely.Geometry | None]) -> np.ndarray:
     exterior[1:] = ring_poly[1:] != ring_poly[:-1]
     coords, coord_ring = shapely.get_coordinates(rings, return_index=True)
     starts = np.searchsorted(coord_ring, np.arange(len(rings) + 1))
-    if len(arr) >= BULK_AREA_THRESHOLD:
+    if bulk:
         ring_areas = _authalic_ring_areas(coords, coord_ring, starts)
     else:
         ring_areas = np.array(

@@ -6,6 +6,7 @@ import datetime as dt
 from collections import defaultdict
 from typing import Any
 
+import numpy as np
 import shapely
 
 from clearland.domain.geometry import geodesic_areas_m2
@@ -16,7 +17,9 @@ from clearland.errors import ConflictError, StateError
 from clearland.storage.repository import Tx
 
 
-def approve(tx: Tx, report_id: int, approver: dict[str, Any]) -> dict[str, Any]:
+def approve(
+    tx: Tx, report_id: int, approver: dict[str, Any], changes: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     """Approve ``report_id`` and reconcile it. Raises ``ConflictError`` (and the caller's
     transaction rolls back) when another report says otherwise with the same date."""
     report = tx.get_report(report_id)
@@ -27,16 +30,17 @@ def approve(tx: Tx, report_id: int, approver: dict[str, Any]) -> dict[str, Any]:
     seq = tx.next_approval_seq()
     doi: dt.date = report["date_of_information"]
     by_kind: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for change in tx.report_changes(report_id):
+    # ``changes``: the report's rows when the caller has just written them in this transaction
+    for change in changes if changes is not None else tx.report_changes(report_id):
         by_kind[change["kind"]].append(change)
     found: list[dict[str, Any]] = []
     applied = 0
-    for kind_value, changes in by_kind.items():
+    for kind_value, kind_changes in by_kind.items():
         kind = RecordKind(kind_value)
-        ids, created = tx.ensure_records(kind, [c["ref"] for c in changes])
-        existing = tx.approved_changes([ids[c["ref"]] for c in changes if c["ref"] not in created])
+        ids, created = tx.ensure_records(kind, [c["ref"] for c in kind_changes])
+        existing = tx.approved_changes([ids[c["ref"]] for c in kind_changes if c["ref"] not in created])
         states = []
-        for change in changes:
+        for change in kind_changes:
             values = dict(change["values"])
             if change["geom"] is not None:
                 values["geometry"] = bytes(change["geom"])
@@ -61,8 +65,9 @@ def approve(tx: Tx, report_id: int, approver: dict[str, Any]) -> dict[str, Any]:
         if found:
             continue
         _complete(kind, states)
-        tx.write_current(kind, states)
-        tx.link_changes(report_id, kind)
+        tx.write_current(kind, states, new=len(created) == len(states))
+        if any(c.get("record_id") is None for c in kind_changes):
+            tx.link_changes(report_id, kind)
         applied += len(states)
     if found:
         raise ConflictError(
@@ -78,8 +83,10 @@ def approve(tx: Tx, report_id: int, approver: dict[str, Any]) -> dict[str, Any]:
 def _complete(kind: RecordKind, states: list[dict[str, Any]]) -> None:
     """Fill defaults and derived fields (geodesic area) of folded states."""
     record_type = RECORD_TYPES[kind]
-    raw = [s["geometry"] for s in states]
-    geoms = [shapely.from_wkb(g) if isinstance(g, bytes) else g for g in raw]
+    raw = np.array([s["geometry"] for s in states], dtype=object)
+    geoms = shapely.from_wkb(raw) if len(raw) else raw
+    for state, wkb in zip(states, raw, strict=True):
+        state["wkb"] = wkb  # written as it came: no second encoding
     areas = geodesic_areas_m2(geoms)
     for state, geom, area in zip(states, geoms, areas, strict=True):
         for spec in record_type.fields:

@@ -14,7 +14,7 @@ import numpy as np
 import pyproj
 import shapely
 
-from clearland.domain.geometry import check_geometry, find_swapped_outliers, repair
+from clearland.domain.geometry import check_geometry, find_swapped_outliers, in_threads, repair
 from clearland.domain.reconcile import changed_values
 from clearland.domain.records import RECORD_TYPES, RecordType, allowed_geometry_types
 from clearland.domain.vocab import OnInvalid, RecordKind, ReportStatus, ReportType
@@ -75,10 +75,13 @@ def import_file(
     source = read_layer(path, layer=options.layer, limits=limits, csv_geometry=options.csv_geometry)
     progress("read", 1, 1)
     prepared = prepare(source, options, progress)
+    feature_count = len(source.features)
+    # the raw features (file CRS, every property) are no longer needed: free them before writing
+    source.features.clear()
     fatal = [p for p in prepared.problems if p.get("action") == "rejected"]
     if fatal:
         raise ValidationFailed(
-            f"{path.name}: {len({p['feature'] for p in fatal})} of {len(source.features)} "
+            f"{path.name}: {len({p['feature'] for p in fatal})} of {feature_count} "
             f"features have problems; nothing was imported (use --on-invalid repair|skip)",
             detail=prepared.problems,
         )
@@ -126,7 +129,7 @@ def import_file(
             "layer": source.layer,
             "driver": source.driver,
             "crs": prepared.source.crs,
-            "features": len(source.features),
+            "features": feature_count,
             "created": created,
             "updated": len(changes) - created,
             "unchanged": unchanged,
@@ -148,15 +151,22 @@ def import_file(
             source_sha256=sha256,
             summary=summary,
         )
-        tx.insert_changes(report_id, options.kind, changes)
+        approving = can_approve(user)
+        # records are created up front when the batch is approved now, so each change row is
+        # written once, already linked to its record
+        record_ids = (
+            tx.ensure_records(options.kind, [ref for ref, _v, _w in changes])[0] if approving else None
+        )
+        written = tx.insert_changes(report_id, options.kind, changes, record_ids)
+        del changes  # the written rows hold the same values; do not keep two lists alive
         result["report"] = report_id
-        if can_approve(user):
-            outcome = approve(tx, report_id, user)
+        if approving:
+            outcome = approve(tx, report_id, user, written)
             result["status"] = "approved"
             result["revision"] = outcome["revision"]
         else:
             result["status"] = "submitted"
-        progress("write", len(changes), len(changes))
+        progress("write", len(written), len(written))
     return result
 
 
@@ -181,7 +191,7 @@ def prepare(source: SourceLayer, options: ImportOptions, progress: Progress) -> 
     if len(geoms):
         present = np.array([g is not None for g in geoms])
         # one canonical form (ring order and orientation) so the same shape compares equal
-        geoms[present] = shapely.normalize(shapely.force_2d(geoms[present].astype(object)))
+        geoms[present] = in_threads(shapely.normalize, shapely.force_2d(geoms[present].astype(object)))
 
     # one vectorised pass finds the features that need no closer look (most of them)
     plainly_good = _plainly_good_polygons(geoms)
@@ -318,7 +328,7 @@ def _plainly_good_polygons(geoms: np.ndarray) -> np.ndarray:
             & (bounds[:, 3] <= 90)
         )
         polygonal = np.isin(shapely.get_type_id(sub), (3, 6))
-        good[present] = ~shapely.is_empty(sub) & in_world & polygonal & shapely.is_valid(sub)
+        good[present] = ~shapely.is_empty(sub) & in_world & polygonal & in_threads(shapely.is_valid, sub)
     return good
 
 

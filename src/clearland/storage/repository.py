@@ -222,19 +222,26 @@ class Tx:
         report_id: int,
         kind: RecordKind,
         changes: Sequence[tuple[str, Mapping[str, Any], bytes | None]],
-    ) -> None:
-        """(ref, values, geometry WKB or None) per record the report touches."""
+        record_ids: Mapping[str, int] | None = None,
+    ) -> list[dict[str, Any]]:
+        """(ref, values, geometry WKB or None) per record the report touches; returns the rows
+        as ``report_changes`` would (so an approval in the same transaction need not re-read).
+        ``record_ids`` links the changes to existing records at once (no later rewrite of the
+        rows and their geometry)."""
+        ids = record_ids or {}
         rows = [
             {
                 "report_id": report_id,
                 "kind": kind.value,
                 "ref": ref,
+                "record_id": ids.get(ref),
                 "values": dict(values),
                 "geom": wkb,
             }
             for ref, values, wkb in changes
         ]
         self.dialect.bulk_insert(self.conn, t.report_changes, rows)
+        return rows
 
     def get_report(self, report_id: int) -> dict[str, Any]:
         row = self.conn.execute(select(t.reports).where(t.reports.c.id == report_id)).mappings().first()
@@ -278,25 +285,29 @@ class Tx:
 
     # -- records ----------------------------------------------------------------------------
     def ensure_records(self, kind: RecordKind, refs: Sequence[str]) -> tuple[dict[str, int], set[str]]:
-        """Record ids by ref, creating the missing ones; also the refs that were new."""
-        found = self.record_ids(kind, refs)
+        """Record ids by ref, creating the missing ones; also the refs with no state yet
+        (created now, or created earlier in this transaction and never written)."""
+        found = self._record_versions(kind, refs)
         missing = [ref for ref in refs if ref not in found]
         self.dialect.bulk_insert(
             self.conn, t.records, [{"kind": kind.value, "ref": ref, "row_version": 0} for ref in missing]
         )
         if missing:
-            found.update(self.record_ids(kind, missing))
-        return found, set(missing)
+            found.update(self._record_versions(kind, missing))
+        blank = {ref for ref, (_id, version) in found.items() if version == 0}
+        return {ref: rid for ref, (rid, _v) in found.items()}, blank
 
     def record_ids(self, kind: RecordKind, refs: Sequence[str]) -> dict[str, int]:
-        out: dict[str, int] = {}
+        return {ref: rid for ref, (rid, _v) in self._record_versions(kind, refs).items()}
+
+    def _record_versions(self, kind: RecordKind, refs: Sequence[str]) -> dict[str, tuple[int, int]]:
+        out: dict[str, tuple[int, int]] = {}
+        r = t.records
         for chunk in _chunks(list(refs)):
             rows = self.conn.execute(
-                select(t.records.c.ref, t.records.c.id).where(
-                    t.records.c.kind == kind.value, t.records.c.ref.in_(chunk)
-                )
+                select(r.c.ref, r.c.id, r.c.row_version).where(r.c.kind == kind.value, r.c.ref.in_(chunk))
             )
-            out.update({ref: rid for ref, rid in rows})
+            out.update({ref: (rid, version) for ref, rid, version in rows})
         return out
 
     def approved_changes(
@@ -383,23 +394,28 @@ class Tx:
         return [dict(row) for row in rows]
 
     # -- current state ------------------------------------------------------------------------
-    def write_current(self, kind: RecordKind, states: Sequence[Mapping[str, Any]]) -> None:
-        """Replace the current rows of these records (``record_id`` in each state)."""
+    def write_current(
+        self, kind: RecordKind, states: Sequence[Mapping[str, Any]], *, new: bool = False
+    ) -> None:
+        """Replace the current rows of these records (``record_id`` in each state; ``geometry``
+        shapely, and ``wkb`` when the caller has it already). ``new``: none has a row yet."""
         table = t.CURRENT_TABLES[kind.value]
         ids = [s["record_id"] for s in states]
-        for chunk in _chunks(ids):
-            self.conn.execute(delete(table).where(table.c.record_id.in_(chunk)))
-        geoms = np.array(
-            [
-                shapely.from_wkb(bytes(g)) if isinstance(g, bytes | bytearray | memoryview) else g
-                for g in (s["geometry"] for s in states)
-            ],
-            dtype=object,
+        if not new:
+            for chunk in _chunks(ids):
+                self.conn.execute(delete(table).where(table.c.record_id.in_(chunk)))
+        geoms = np.array([s["geometry"] for s in states], dtype=object)
+        if len(geoms) == 0:
+            return
+        given = [s.get("wkb") for s in states]
+        wkbs: list[bytes] = (
+            list(shapely.to_wkb(geoms, output_dimension=2)) if any(w is None for w in given) else given  # type: ignore[assignment]
         )
-        wkbs = shapely.to_wkb(geoms, output_dimension=2) if len(geoms) else []
-        bounds = shapely.bounds(geoms) if len(geoms) else []
-        rows = [_to_row(table, s, w, b) for s, w, b in zip(states, wkbs, bounds, strict=True)]
+        bounds = shapely.bounds(geoms)
+        names = [c.name for c in table.columns if c.name not in ("geom", "minx", "miny", "maxx", "maxy")]
+        rows = [_to_row(names, s, w, b) for s, w, b in zip(states, wkbs, bounds.tolist(), strict=True)]
         self.dialect.bulk_insert(self.conn, table, rows)
+        self.dialect.index_boxes(self.conn, table, ids)
         for chunk in _chunks(ids):
             self.conn.execute(
                 update(t.records)
@@ -461,21 +477,17 @@ def _change(
     return Change(report_id=report_id, seq=seq or 0, date_of_information=doi, values=merged)
 
 
-def _to_row(table: Any, state: Mapping[str, Any], wkb: bytes, bounds: Sequence[float]) -> dict[str, Any]:
-    row: dict[str, Any] = {"geom": wkb}
-    row["minx"], row["miny"], row["maxx"], row["maxy"] = (float(v) for v in bounds)
-    for column in table.columns:
-        name = column.name
-        if name in row:
-            continue
-        if name == "date_of_information":
-            value = state[name]
-            row[name] = dt.date.fromisoformat(value) if isinstance(value, str) else value
-        elif name in LIST_FIELDS:
-            value = state.get(name)
-            row[name] = ";".join(value) if value else None
-        else:
-            row[name] = state.get(name)
+def _to_row(
+    names: Sequence[str], state: Mapping[str, Any], wkb: bytes, bounds: Sequence[float]
+) -> dict[str, Any]:
+    row: dict[str, Any] = {name: state.get(name) for name in names}
+    row["geom"] = wkb
+    row["minx"], row["miny"], row["maxx"], row["maxy"] = bounds
+    value = row.get("date_of_information")
+    if isinstance(value, str):
+        row["date_of_information"] = dt.date.fromisoformat(value)
+    for name in LIST_FIELDS.intersection(names):
+        row[name] = ";".join(row[name]) if row[name] else None
     return row
 
 

@@ -116,16 +116,13 @@ def upgrade() -> None:
 
 
 def _sqlite_rtree(table: str) -> None:
-    """An R*Tree of bounding boxes kept in step with ``table`` by triggers."""
+    """An R*Tree of bounding boxes. New rows are added to it by the SQLite dialect in bulk
+    (``SQLiteDialect.index_boxes``); triggers keep it right when rows change or go."""
     op.execute(f"CREATE VIRTUAL TABLE {table}_rtree USING rtree(id, minx, maxx, miny, maxy)")
-    insert = (
-        f"INSERT INTO {table}_rtree (id, minx, maxx, miny, maxy) "
-        "VALUES (NEW.record_id, NEW.minx, NEW.maxx, NEW.miny, NEW.maxy);"
-    )
-    op.execute(f"CREATE TRIGGER {table}_rtree_ins AFTER INSERT ON {table} BEGIN {insert} END")
     op.execute(
         f"CREATE TRIGGER {table}_rtree_upd AFTER UPDATE OF minx, miny, maxx, maxy ON {table} "
-        f"BEGIN DELETE FROM {table}_rtree WHERE id = OLD.record_id; {insert} END"
+        f"BEGIN UPDATE {table}_rtree SET minx = NEW.minx, maxx = NEW.maxx, miny = NEW.miny, "
+        f"maxy = NEW.maxy WHERE id = NEW.record_id; END"
     )
     op.execute(
         f"CREATE TRIGGER {table}_rtree_del AFTER DELETE ON {table} "
