@@ -29,6 +29,18 @@ def registry(tmp_path: Path) -> Iterator[Registry]:
     reg.close()
 
 
+def reference_area_m2(geom: shapely.Geometry) -> float:
+    """Independent geodesic area for tests: pyproj.Geod ring by ring (exterior minus holes)."""
+    from pyproj import Geod
+
+    geod = Geod(ellps="WGS84")
+    total = 0.0
+    for poly in shapely.get_parts(geom):
+        total += abs(geod.polygon_area_perimeter(*poly.exterior.xy)[0])
+        total -= sum(abs(geod.polygon_area_perimeter(*h.xy)[0]) for h in poly.interiors)
+    return total
+
+
 def square(lon: float, lat: float, size_deg: float = 0.01) -> shapely.Polygon:
     return shapely.box(lon, lat, lon + size_deg, lat + size_deg)
 

@@ -163,3 +163,33 @@ def test_broken_input_is_refused_cleanly(case: str, db: Path, tmp_path: Path) ->
         assert all({"file", "feature", "field", "message"} <= set(p) for p in payload["detail"])
 
     assert fingerprint(db) == before
+
+
+def test_file_over_the_size_limit_is_refused(db: Path, tmp_path: Path) -> None:
+    import os
+
+    path = write_geojson(tmp_path / "big.geojson", [make_hazard_feature(square(17, 44), id="b")])
+    before = fingerprint(db)
+    env = {**os.environ, "CLEARLAND_IMPORT_MAX_FILE_BYTES": "100"}
+    done = subprocess.run(
+        [*CLI, "--db", str(db), "import", str(path)], capture_output=True, text=True, env=env
+    )
+    assert done.returncode == 1 and "over the limit of 100 bytes" in done.stderr
+    assert fingerprint(db) == before
+
+
+def test_shapefile_without_prj_needs_crs(db: Path, tmp_path: Path) -> None:
+    from clearland.io import OutputFeature, write_layer
+
+    path = tmp_path / "noprj.shp"
+    write_layer(
+        path, [OutputFeature({"category": "SHA", "source_id": "np1"}, square(17.3, 44.3))], format="shp"
+    )
+    (tmp_path / "noprj.prj").unlink()
+    before = fingerprint(db)
+    refused = run(db, "import", str(path))
+    assert refused.returncode == 1 and "no CRS" in refused.stderr and "--crs" in refused.stderr
+    assert fingerprint(db) == before
+    done = run(db, "import", str(path), "--crs", "EPSG:4326", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["created"] == 1

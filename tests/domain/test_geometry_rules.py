@@ -1,7 +1,6 @@
 import shapely
 from hypothesis import given
 from hypothesis import strategies as st
-from pyproj import Geod
 
 from clearland.domain.geometry import (
     check_geometry,
@@ -10,18 +9,12 @@ from clearland.domain.geometry import (
     geodesic_areas_m2,
     repair,
 )
+from conftest import reference_area_m2
 
 POLY = frozenset({"Polygon", "MultiPolygon"})
-GEOD = Geod(ellps="WGS84")
 
 
-def reference_area(geom):
-    total = 0.0
-    for poly in shapely.get_parts(geom):
-        total += abs(GEOD.polygon_area_perimeter(*poly.exterior.xy)[0])
-        for hole in poly.interiors:
-            total -= abs(GEOD.polygon_area_perimeter(*hole.xy)[0])
-    return total
+reference_area = reference_area_m2
 
 
 def test_checks_name_the_rule():

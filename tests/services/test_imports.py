@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-import pyproj
 import pytest
 import shapely
 
@@ -13,18 +12,9 @@ from clearland.domain.vocab import OnInvalid, RecordKind
 from clearland.errors import ConflictError, InputFileError, ValidationFailed
 from clearland.services import exports, queries, statistics
 from clearland.services.imports import ImportOptions, import_file
-from conftest import BIH_ADM2, CAMBODIA, make_hazard_feature, square, write_geojson
+from conftest import BIH_ADM2, CAMBODIA, make_hazard_feature, reference_area_m2, square, write_geojson
 
-GEOD = pyproj.Geod(ellps="WGS84")
 D1, D2 = dt.date(2024, 3, 1), dt.date(2024, 9, 1)
-
-
-def reference_area_m2(geom):
-    total = 0.0
-    for poly in shapely.get_parts(geom):
-        total += abs(GEOD.polygon_area_perimeter(*poly.exterior.xy)[0])
-        total -= sum(abs(GEOD.polygon_area_perimeter(*h.xy)[0]) for h in poly.interiors)
-    return total
 
 
 def test_real_bih_admin_units_import_with_their_area(registry):
@@ -239,3 +229,17 @@ def test_export_public_drops_restricted_fields(registry, tmp_path):
     assert "MR-1" not in text and "informant X" not in text and "minefield_record_ref" not in text
     props = json.loads(text)["features"][0]["properties"]
     assert props["category"] == "SHA" and props["status"] == "open"
+
+
+def test_real_colombia_csv_cells_import_as_indications(registry):
+    from conftest import REAL
+
+    path = REAL / "colombia-reland-antioquia" / "test_labeled.csv"
+    with pytest.raises(ValidationFailed) as failed:
+        import_file(registry, path, ImportOptions(constants={"category": "SHA"}))
+    assert {p["code"] for p in failed.value.detail} == {"wrong_type"}  # points are not areas
+    result = import_file(registry, path, ImportOptions(constants={"category": "indication"}))
+    assert result["created"] == 1305
+    assert any("no CRS" in note for note in result["notes"])
+    minx, miny, maxx, maxy = shapely.total_bounds([i["geometry"] for i in queries.records(registry)])
+    assert (minx, miny, maxx, maxy) == pytest.approx((-75.2950, 5.2708, -74.7656, 5.7285), abs=1e-3)

@@ -284,7 +284,7 @@ def stats(
     when = f" as of {result['as_of']}" if result["as_of"] else ""
     output.table(
         f"Hazard areas{when} (revision {result['revision']}, "
-        f"information up to {result['latest_information']})",
+        f"information up to {result['latest_information'] or 'none yet'})",
         [by or "", "count", "sum of areas", "net area (overlaps once)"],
         rows,
     )

@@ -41,7 +41,7 @@ def report_error(exc: ClearlandError, *, as_json: bool, shown: int = 10) -> None
         print_json(exc.to_dict())
         return
     # entries that only repeat the file name say nothing the first line did not
-    detail = [p for p in exc.detail if set(p) - {"file"}]
+    detail = [p for p in exc.detail if p.get("message")]
     for problem in detail[:shown]:
         err.print("  " + describe_problem(problem), markup=False)
     if len(detail) > shown:

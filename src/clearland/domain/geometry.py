@@ -88,13 +88,10 @@ def find_swapped_outliers(centres: Sequence[tuple[float, float]]) -> list[int]:
     pts = np.asarray(centres, dtype=float)
     median = np.median(pts, axis=0)
     spread = max(float(np.median(np.hypot(*(pts - median).T))), 0.01)
-    out = []
-    for i, (x, y) in enumerate(pts):
-        here = float(np.hypot(x - median[0], y - median[1]))
-        swapped = float(np.hypot(y - median[0], x - median[1]))
-        if here > max(10 * spread, 1.0) and swapped <= max(3 * spread, 0.5):
-            out.append(i)
-    return out
+    here = np.hypot(pts[:, 0] - median[0], pts[:, 1] - median[1])
+    swapped = np.hypot(pts[:, 1] - median[0], pts[:, 0] - median[1])
+    flagged = (here > max(10 * spread, 1.0)) & (swapped <= max(3 * spread, 0.5))
+    return [int(i) for i in np.flatnonzero(flagged)]
 
 
 def geodesic_area_m2(geom: shapely.Geometry | None) -> float:

@@ -44,8 +44,15 @@ def approve(
             values = dict(change["values"])
             if change["geom"] is not None:
                 values["geometry"] = bytes(change["geom"])
-            new = Change(report_id=report_id, seq=seq, date_of_information=doi, values=values)
             record_id = ids[change["ref"]]
+            state: dict[str, Any] | None
+            if change["ref"] in created:  # no earlier version: nothing to fold or conflict with
+                state = {**values, "date_of_information": doi.isoformat()}
+                state["record_id"] = record_id
+                state["ref"] = change["ref"]
+                states.append(state)
+                continue
+            new = Change(report_id=report_id, seq=seq, date_of_information=doi, values=values)
             history = existing.get(record_id, [])
             for c in conflicts(history, new):
                 found.append(
@@ -88,10 +95,11 @@ def _complete(kind: RecordKind, states: list[dict[str, Any]]) -> None:
     for state, wkb in zip(states, raw, strict=True):
         state["wkb"] = wkb  # written as it came: no second encoding
     areas = geodesic_areas_m2(geoms)
+    defaults = [(spec.name, spec.default) for spec in record_type.fields if spec.default is not None]
     for state, geom, area in zip(states, geoms, areas, strict=True):
-        for spec in record_type.fields:
-            if state.get(spec.name) is None and spec.default is not None:
-                state[spec.name] = spec.default
+        for name, default in defaults:
+            if state.get(name) is None:
+                state[name] = default
         state["geometry"] = geom
         state["area_m2"] = float(area)
         if kind is RecordKind.HAZARD_AREA:

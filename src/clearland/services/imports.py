@@ -16,7 +16,7 @@ import shapely
 
 from clearland.domain.geometry import check_geometry, find_swapped_outliers, in_threads, repair
 from clearland.domain.reconcile import changed_values
-from clearland.domain.records import RECORD_TYPES, RecordType, allowed_geometry_types
+from clearland.domain.records import RECORD_TYPES, FieldSpec, RecordType, allowed_geometry_types
 from clearland.domain.vocab import OnInvalid, RecordKind, ReportStatus, ReportType
 from clearland.errors import ConfigError, InputFileError, ValidationFailed
 from clearland.io import read_layer
@@ -193,6 +193,7 @@ def prepare(source: SourceLayer, options: ImportOptions, progress: Progress) -> 
         # one canonical form (ring order and orientation) so the same shape compares equal
         geoms[present] = in_threads(shapely.normalize, shapely.force_2d(geoms[present].astype(object)))
 
+    parsers = {name: _cached_parser(record_type.field(name)) for name in columns}
     # one vectorised pass finds the features that need no closer look (most of them)
     plainly_good = _plainly_good_polygons(geoms)
     problems: list[dict[str, Any]] = []
@@ -215,10 +216,11 @@ def prepare(source: SourceLayer, options: ImportOptions, progress: Progress) -> 
         values: dict[str, Any] = dict(constants)
         for field_name, column in columns.items():
             raw = feature.properties.get(column)
-            try:
-                values[field_name] = record_type.field(field_name).parse(raw)
-            except ValueError as exc:
-                problem(field_name, f"{column}: {exc}", raw)
+            parsed = parsers[field_name](raw)
+            if isinstance(parsed, _Invalid):
+                problem(field_name, f"{column}: {parsed.reason}", raw)
+            else:
+                values[field_name] = parsed
         if "source_id" not in values or values["source_id"] is None:
             values["source_id"] = f"{source.path.stem}:{feature.fid or feature.number}"
         for spec in record_type.fields:
@@ -309,6 +311,38 @@ def prepare(source: SourceLayer, options: ImportOptions, progress: Progress) -> 
     return Prepared(
         source=source, rows=kept, problems=problems, skipped=skipped, repaired=repaired, notes=notes
     )
+
+
+@dataclass(frozen=True)
+class _Invalid:
+    reason: str
+
+
+def _cached_parser(spec: FieldSpec) -> Callable[[Any], Any]:
+    """``spec.parse`` remembering each distinct raw value: a column of 100k rows holds a
+    handful of categories. Returns the value or an ``_Invalid`` with the reason."""
+    cache: dict[Any, Any] = {}
+
+    def parse(raw: Any) -> Any:
+        try:
+            return cache[raw]
+        except KeyError:
+            pass
+        except TypeError:  # unhashable (a list from a JSON property)
+            return _parse_or_invalid(spec, raw)
+        result = cache[raw] = _parse_or_invalid(spec, raw)
+        if len(cache) > 10_000:  # a column of unique names: stop remembering
+            cache.clear()
+        return result
+
+    return parse
+
+
+def _parse_or_invalid(spec: FieldSpec, raw: Any) -> Any:
+    try:
+        return spec.parse(raw)
+    except ValueError as exc:
+        return _Invalid(str(exc))
 
 
 def _plainly_good_polygons(geoms: np.ndarray) -> np.ndarray:

@@ -314,50 +314,32 @@ class Tx:
         self, record_ids: Sequence[int], *, as_of: dt.date | None = None
     ) -> dict[int, list[Change]]:
         """Every approved change of these records, as domain ``Change``s."""
-        rc, r = t.report_changes, t.reports
         out: dict[int, list[Change]] = defaultdict(list)
         for chunk in _chunks(list(record_ids)):
-            query = (
-                select(
-                    rc.c.record_id,
-                    rc.c["values"],
-                    rc.c.geom,
-                    r.c.id,
-                    r.c.approval_seq,
-                    r.c.date_of_information,
-                )
-                .join(r, r.c.id == rc.c.report_id)
-                .where(rc.c.record_id.in_(chunk), r.c.status == ReportStatus.APPROVED.value)
-            )
-            if as_of is not None:
-                query = query.where(r.c.date_of_information <= as_of)
-            for rid, values, geom, report_id, seq, doi in self.conn.execute(query):
-                out[rid].append(_change(report_id, seq, doi, values, geom))
+            self._collect_changes(out, t.report_changes.c.record_id.in_(chunk), as_of)
         return out
 
     def approved_changes_of_kind(
         self, kind: RecordKind, *, as_of: dt.date | None = None
     ) -> dict[int, list[Change]]:
         """Every approved change of every record of ``kind`` (for as-of reads)."""
+        out: dict[int, list[Change]] = defaultdict(list)
+        self._collect_changes(out, t.report_changes.c.kind == kind.value, as_of)
+        return out
+
+    def _collect_changes(self, out: dict[int, list[Change]], condition: Any, as_of: dt.date | None) -> None:
         rc, r = t.report_changes, t.reports
         query = (
             select(
-                rc.c.record_id,
-                rc.c["values"],
-                rc.c.geom,
-                r.c.id,
-                r.c.approval_seq,
-                r.c.date_of_information,
+                rc.c.record_id, rc.c["values"], rc.c.geom, r.c.id, r.c.approval_seq, r.c.date_of_information
             )
             .join(r, r.c.id == rc.c.report_id)
-            .where(rc.c.kind == kind.value, r.c.status == ReportStatus.APPROVED.value)
+            .where(condition, r.c.status == ReportStatus.APPROVED.value)
         )
         if as_of is not None:
             query = query.where(r.c.date_of_information <= as_of)
-        out: dict[int, list[Change]] = defaultdict(list)
         for rid, values, geom, report_id, seq, doi in self.conn.execute(query):
             out[rid].append(_change(report_id, seq, doi, values, geom))
-        return out
 
     def record_refs(self, record_ids: Iterable[int]) -> dict[int, str]:
         out: dict[int, str] = {}
