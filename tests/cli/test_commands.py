@@ -120,3 +120,27 @@ def test_help_lists_every_command():
     done = run(Path("unused.db"), "--help")
     for command in ("init", "import", "export", "stats", "validate", "hazards", "demo", "users"):
         assert command in done.stdout
+
+
+def test_review_workflow_from_the_command_line(tmp_path):
+    db = tmp_path / "review.db"
+    assert run(db, "init").returncode == 0
+    assert run(db, "users", "add", "ana", "--role", "surveyor").returncode == 0
+    assert run(db, "users", "add", "rev", "--role", "reviewer").returncode == 0
+    path = write_geojson(
+        tmp_path / "r.geojson", [make_hazard_feature(square(18.9, 44.7), id="r-1", name="Livada")]
+    )
+    report = json.loads(run(db, "--as", "ana", "import", str(path), "--json").stdout)["report"]
+    listed = json.loads(run(db, "report", "list", "--status", "submitted", "--json").stdout)
+    assert [r["id"] for r in listed] == [report]
+    shown = run(db, "report", "show", str(report))
+    assert shown.returncode == 0 and "Livada" in shown.stdout and "1 to create" in shown.stdout
+    refused = run(db, "--as", "ana", "report", "approve", str(report))
+    assert refused.returncode == 1 and "reviewer or admin role" in refused.stderr
+    assert run(db, "--as", "rev", "report", "approve", str(report)).returncode == 0
+    assert [h["name"] for h in json.loads(run(db, "hazards", "list", "--json").stdout)] == ["Livada"]
+    withdrawn = run(db, "report", "unapprove", str(report), "--reason", "test", "--json")
+    assert json.loads(withdrawn.stdout)["records_withdrawn"] == 1
+    assert json.loads(run(db, "hazards", "list", "--json").stdout) == []
+    again = run(db, "--as", "rev", "report", "reject", str(report))
+    assert again.returncode == 1 and "the report is unapproved; it cannot be rejected" in again.stderr

@@ -44,5 +44,5 @@ def test_report_lifecycle():
     assert next_status(ReportStatus.DRAFT, "submit") is ReportStatus.SUBMITTED
     assert next_status(ReportStatus.SUBMITTED, "approve") is ReportStatus.APPROVED
     assert next_status(ReportStatus.APPROVED, "unapprove") is ReportStatus.UNAPPROVED
-    with pytest.raises(ValueError, match="rejected report cannot be approved"):
+    with pytest.raises(ValueError, match="the report is rejected; it cannot be approved"):
         next_status(ReportStatus.REJECTED, "approve")

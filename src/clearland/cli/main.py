@@ -30,8 +30,10 @@ app = typer.Typer(
 )
 hazards_app = typer.Typer(help="Read hazard areas.", no_args_is_help=True)
 users_app = typer.Typer(help="Users and their roles.", no_args_is_help=True)
+report_app = typer.Typer(help="Review reports: list, show, approve, reject, unapprove.", no_args_is_help=True)
 app.add_typer(hazards_app, name="hazards")
 app.add_typer(users_app, name="users")
+app.add_typer(report_app, name="report")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -453,6 +455,132 @@ def users_list(as_json: JsonOpt = False) -> None:
         output.print_json(items)
     else:
         output.table("users", ["name", "roles"], [[u["name"], ", ".join(u["roles"])] for u in items])
+
+
+@report_app.command("list")
+@handles_errors
+def report_list(
+    status: Annotated[
+        str | None, typer.Option(help="draft, submitted, approved, rejected or unapproved.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List reports, newest first."""
+    from clearland.services import review
+
+    items = review.list_reports(_registry(), status=status)
+    if as_json:
+        output.print_json(items)
+        return
+    output.table(
+        f"{len(items)} reports",
+        ["id", "type", "status", "information", "records", "by", "decided by", "source"],
+        [
+            [
+                r["id"],
+                r["type"],
+                r["status"],
+                r["date_of_information"],
+                r["records"],
+                r["created_by"],
+                r["decided_by"],
+                r["source_name"],
+            ]
+            for r in items
+        ],
+    )
+
+
+@report_app.command("show")
+@handles_errors
+def report_show(
+    report_id: Annotated[int, typer.Argument(help="The report's id.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Show a report and what it would change (before → after)."""
+    from clearland.services import review
+
+    item = review.show_report(_registry(), report_id)
+    if as_json:
+        output.print_json(item)
+        return
+    summary = item["summary"]
+    output.out.print(
+        f"Report {item['id']} ({item['type']}, {item['status']}), "
+        f"information of {item['date_of_information']}, "
+        f"by {item['created_by']}: {summary['create']} to create, {summary['update']} to update, "
+        f"{summary['no_change']} unchanged"
+    )
+    rows = []
+    for change in item["changes"]:
+        for name, diff in change["fields"].items():
+            rows.append([change["ref"], change["action"], name, diff["before"], diff["after"]])
+        if "geometry" in change:
+            geometry = change["geometry"]
+            rows.append(
+                [
+                    change["ref"],
+                    change["action"],
+                    "geometry (m²)",
+                    geometry["area_m2_before"],
+                    round(geometry["area_m2_after"], 1),
+                ]
+            )
+    output.table(None, ["ref", "action", "field", "before", "after"], rows[:200])
+    if len(rows) > 200:
+        output.out.print(f"… and {len(rows) - 200} more lines (all of them with --json)")
+
+
+@report_app.command("approve")
+@handles_errors
+def report_approve(report_id: int, as_json: JsonOpt = False) -> None:
+    """Approve a submitted report (reviewers): its changes become versions of the records."""
+    from clearland.services import review
+
+    result = review.approve_report(_registry(), report_id)
+    if as_json:
+        output.print_json(result)
+    else:
+        output.out.print(
+            f"Approved report {report_id}: {result['records']} records (revision {result['revision']})"
+        )
+
+
+@report_app.command("reject")
+@handles_errors
+def report_reject(
+    report_id: int,
+    reason: Annotated[str | None, typer.Option(help="Why, for the reporter.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Reject a submitted report (reviewers). It stays in the history; nothing changes."""
+    from clearland.services import review
+
+    result = review.reject_report(_registry(), report_id, reason)
+    if as_json:
+        output.print_json(result)
+    else:
+        output.out.print(f"Rejected report {report_id}")
+
+
+@report_app.command("unapprove")
+@handles_errors
+def report_unapprove(
+    report_id: int,
+    reason: Annotated[str, typer.Option(help="Why it is withdrawn (required).")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Withdraw an approved report (admins); its records are rebuilt from the other reports."""
+    from clearland.services import review
+
+    result = review.unapprove_report(_registry(), report_id, reason)
+    if as_json:
+        output.print_json(result)
+    else:
+        output.out.print(
+            f"Unapproved report {report_id}: {result['records_rebuilt']} records rebuilt, "
+            f"{result['records_withdrawn']} withdrawn (revision {result['revision']})"
+        )
 
 
 def main() -> None:

@@ -84,4 +84,5 @@ def next_status(status: ReportStatus, action: str) -> ReportStatus:
     try:
         return _TRANSITIONS[(status, action)]
     except KeyError:
-        raise ValueError(f"a {status.value} report cannot be {action}d") from None
+        done = {"submit": "submitted"}.get(action, f"{action.rstrip('e')}ed")
+        raise ValueError(f"the report is {status.value}; it cannot be {done}") from None

@@ -87,6 +87,28 @@ def approve(
     return {"report": report_id, "records": applied, "revision": revision}
 
 
+def rebuild(tx: Tx, kind: RecordKind, record_ids: list[int]) -> int:
+    """Recompute the current state of records from their approved changes (after an
+    unapproval); a record no approved report supports any more leaves the current state."""
+    changes = tx.approved_changes(record_ids)
+    refs = tx.record_refs(record_ids)
+    states = []
+    for record_id in record_ids:
+        state = fold(changes.get(record_id, []))
+        if state is None or state.get("geometry") is None:
+            continue
+        state["record_id"] = record_id
+        state["ref"] = refs[record_id]
+        states.append(state)
+    gone = sorted(set(record_ids) - {s["record_id"] for s in states})
+    if gone:
+        tx.delete_current(kind, gone)
+    if states:
+        _complete(kind, states)
+        tx.write_current(kind, states)
+    return len(states)
+
+
 def _complete(kind: RecordKind, states: list[dict[str, Any]]) -> None:
     """Fill defaults and derived fields (geodesic area) of folded states."""
     record_type = RECORD_TYPES[kind]

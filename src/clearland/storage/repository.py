@@ -249,6 +249,47 @@ class Tx:
             raise UnknownRecord(f"no report {report_id}")
         return dict(row)
 
+    def list_reports(self, *, status: str | None = None, type: str | None = None) -> list[dict[str, Any]]:
+        """Reports newest first, with who made and decided them and how many records each touches."""
+        r, rc = t.reports, t.report_changes
+        maker, decider = t.users.alias("maker"), t.users.alias("decider")
+        changes = select(rc.c.report_id, func.count().label("records")).group_by(rc.c.report_id).subquery()
+        query = (
+            select(
+                r.c.id,
+                r.c.type,
+                r.c.status,
+                r.c.date_of_information,
+                r.c.created_at,
+                r.c.decided_at,
+                r.c.reason,
+                r.c.source_name,
+                maker.c.name.label("created_by"),
+                decider.c.name.label("decided_by"),
+                func.coalesce(changes.c.records, 0).label("records"),
+            )
+            .join(maker, maker.c.id == r.c.created_by)
+            .outerjoin(decider, decider.c.id == r.c.decided_by)
+            .outerjoin(changes, changes.c.report_id == r.c.id)
+            .order_by(r.c.id.desc())
+        )
+        if status is not None:
+            query = query.where(r.c.status == status)
+        if type is not None:
+            query = query.where(r.c.type == type)
+        return [dict(row) for row in self.conn.execute(query).mappings()]
+
+    def delete_current(self, kind: RecordKind, record_ids: Sequence[int]) -> None:
+        """Remove current rows of records that no approved report supports any more."""
+        table = t.CURRENT_TABLES[kind.value]
+        for chunk in _chunks(list(record_ids)):
+            self.conn.execute(delete(table).where(table.c.record_id.in_(chunk)))
+            self.conn.execute(
+                update(t.records)
+                .where(t.records.c.id.in_(chunk))
+                .values(row_version=t.records.c.row_version + 1)
+            )
+
     def report_changes(self, report_id: int) -> list[dict[str, Any]]:
         rows = self.conn.execute(
             select(t.report_changes)

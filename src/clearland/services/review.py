@@ -1,0 +1,129 @@
+"""The review workflow: list reports, see what one would change, approve, reject, unapprove."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import shapely
+
+from clearland.domain.geometry import geodesic_area_m2
+from clearland.domain.reconcile import next_status
+from clearland.domain.vocab import RecordKind, ReportStatus, Role
+from clearland.errors import StateError
+from clearland.services.approval import approve, rebuild
+from clearland.services.registry import Registry, acting_user, require_role
+
+
+def list_reports(
+    registry: Registry, *, status: str | None = None, type: str | None = None
+) -> list[dict[str, Any]]:
+    if status is not None:
+        status = ReportStatus(ReportStatus.parse(status)).value
+    registry.store.check_ready()
+    with registry.store.read() as tx:
+        return [_plain(r) for r in tx.list_reports(status=status, type=type)]
+
+
+def show_report(registry: Registry, report_id: int) -> dict[str, Any]:
+    """The report, and per record what it says against the current state (before → after)."""
+    registry.store.check_ready()
+    with registry.store.read() as tx:
+        report = next((r for r in tx.list_reports() if r["id"] == report_id), None)
+        if report is None:
+            tx.get_report(report_id)  # raises UnknownRecord
+        assert report is not None
+        changes = tx.report_changes(report_id)
+        by_kind: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for change in changes:
+            by_kind[change["kind"]].append(change)
+        records = []
+        for kind_value, kind_changes in by_kind.items():
+            kind = RecordKind(kind_value)
+            current = {s["ref"]: s for s in tx.current(kind, refs=[c["ref"] for c in kind_changes])}
+            for change in kind_changes:
+                before = current.get(change["ref"])
+                fields = {
+                    name: {"before": None if before is None else before.get(name), "after": value}
+                    for name, value in change["values"].items()
+                    if before is None or before.get(name) != value
+                }
+                entry: dict[str, Any] = {
+                    "kind": kind.value,
+                    "ref": change["ref"],
+                    "action": "create" if before is None else "update",
+                    "fields": fields,
+                }
+                if change["geom"] is not None:
+                    after_geom = shapely.from_wkb(bytes(change["geom"]))
+                    same = before is not None and shapely.equals_exact(before["geometry"], after_geom, 0)
+                    if not same:
+                        entry["geometry"] = {
+                            "area_m2_before": None if before is None else before["area_m2"],
+                            "area_m2_after": geodesic_area_m2(after_geom),
+                        }
+                records.append(entry)
+    result = _plain(report)
+    result["changes"] = records
+    result["summary"] = {
+        "create": sum(1 for r in records if r["action"] == "create"),
+        "update": sum(1 for r in records if r["action"] == "update" and (r["fields"] or "geometry" in r)),
+        "no_change": sum(
+            1 for r in records if r["action"] == "update" and not r["fields"] and "geometry" not in r
+        ),
+    }
+    return result
+
+
+def approve_report(registry: Registry, report_id: int) -> dict[str, Any]:
+    registry.store.check_ready()
+    with registry.store.write() as tx:
+        user = acting_user(tx, registry.user_name)
+        require_role(user, Role.REVIEWER, Role.ADMIN)
+        return approve(tx, report_id, user)
+
+
+def reject_report(registry: Registry, report_id: int, reason: str | None) -> dict[str, Any]:
+    registry.store.check_ready()
+    with registry.store.write() as tx:
+        user = acting_user(tx, registry.user_name)
+        require_role(user, Role.REVIEWER, Role.ADMIN)
+        status = _transition(tx.get_report(report_id), "reject")
+        tx.set_report_status(report_id, status, decided_by=user["id"], reason=reason or "")
+    return {"report": report_id, "status": status.value}
+
+
+def unapprove_report(registry: Registry, report_id: int, reason: str) -> dict[str, Any]:
+    """Withdraw an approved report (admins): it stays in history, marked unapproved, and the
+    records it touched are rebuilt from the reports still approved."""
+    registry.store.check_ready()
+    with registry.store.write() as tx:
+        user = acting_user(tx, registry.user_name)
+        require_role(user, Role.ADMIN)
+        status = _transition(tx.get_report(report_id), "unapprove")
+        tx.set_report_status(report_id, status, decided_by=user["id"], reason=reason)
+        by_kind: dict[str, list[int]] = defaultdict(list)
+        for change in tx.report_changes(report_id):
+            if change["record_id"] is not None:
+                by_kind[change["kind"]].append(change["record_id"])
+        kept = sum(rebuild(tx, RecordKind(kind), ids) for kind, ids in by_kind.items())
+        touched = sum(len(ids) for ids in by_kind.values())
+        revision = tx.bump_revision()
+    return {
+        "report": report_id,
+        "status": status.value,
+        "records_rebuilt": kept,
+        "records_withdrawn": touched - kept,
+        "revision": revision,
+    }
+
+
+def _transition(report: dict[str, Any], action: str) -> ReportStatus:
+    try:
+        return next_status(ReportStatus(report["status"]), action)
+    except ValueError as exc:
+        raise StateError(f"report {report['id']}: {exc}") from None
+
+
+def _plain(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.items()}
