@@ -144,3 +144,24 @@ def test_review_workflow_from_the_command_line(tmp_path):
     assert json.loads(run(db, "hazards", "list", "--json").stdout) == []
     again = run(db, "--as", "rev", "report", "reject", str(report))
     assert again.returncode == 1 and "the report is unapproved; it cannot be rejected" in again.stderr
+
+
+def test_report_schema_and_submit(tmp_path):
+    db = tmp_path / "submit.db"
+    assert run(db, "init").returncode == 0
+    schema = run(db, "report", "schema", "hazard_report")
+    assert schema.returncode == 0
+    example = json.loads(schema.stdout)["examples"][0]
+    example["hazard_areas"] = example["hazard_areas"][
+        :1
+    ]  # the second entry updates an area this registry lacks
+    path = tmp_path / "example.json"
+    path.write_text(json.dumps(example), encoding="utf-8")
+    done = run(db, "report", "submit", str(path), "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)["report"]
+    assert run(db, "report", "approve", str(report)).returncode == 0
+    (area,) = json.loads(run(db, "hazards", "list", "--json").stdout)
+    assert area["name"] == "Old checkpoint" and area["category"] == "SHA"
+    bad = run(db, "report", "submit", str(tmp_path / "missing.json"))
+    assert bad.returncode == 1 and "not found" in bad.stderr

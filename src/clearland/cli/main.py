@@ -457,6 +457,37 @@ def users_list(as_json: JsonOpt = False) -> None:
         output.table("users", ["name", "roles"], [[u["name"], ", ".join(u["roles"])] for u in items])
 
 
+@report_app.command("submit")
+@handles_errors
+def report_submit(
+    file: Annotated[Path, typer.Argument(help="The report as JSON (see `clearland report schema TYPE`).")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Submit a report file for review; it is checked whole and stored only if all of it is right."""
+    from clearland.services.submissions import submit_report_file
+
+    result = submit_report_file(_registry(), file)
+    if as_json:
+        output.print_json(result)
+    else:
+        output.out.print(
+            f"Report {result['report']} ({result['type']}) submitted for review: "
+            f"{', '.join(result['records'])}"
+        )
+
+
+@report_app.command("schema")
+@handles_errors
+def report_schema_cmd(
+    report_type: Annotated[str, typer.Argument(help="Report type, e.g. hazard_report.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Print the JSON Schema of a report type (with an example)."""
+    from clearland.io.report_files import report_schema
+
+    output.print_json(report_schema(report_type))
+
+
 @report_app.command("list")
 @handles_errors
 def report_list(
