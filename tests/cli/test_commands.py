@@ -112,6 +112,8 @@ def test_demo_is_labelled_synthetic(tmp_path):
     assert stats["count"] == 200 and "SYNTHETIC" in stats["synthetic"]
     names = {h["name"] for h in json.loads(run(db, "hazards", "list", "--json").stdout)}
     assert all(n.startswith("SYNTHETIC") for n in names)
+    checked = run(db, "validate", "--json")
+    assert json.loads(checked.stdout)["rule_violations"] == []  # the demo is consistent with the rules
     again = run(db, "demo", "--count", "10")
     assert again.returncode == 1 and "--force" in again.stderr
 

@@ -223,8 +223,10 @@ def test_property_sum_at_least_net_at_least_largest(geoms: list[shapely.Geometry
 
     assert result["area_m2_sum"] == pytest.approx(expected_sum, rel=1e-9)
     assert result["area_m2_net"] == pytest.approx(expected_net, rel=1e-6)
-    assert result["area_m2_sum"] >= result["area_m2_net"] * (1 - 1e-9)
-    assert result["area_m2_net"] >= largest * (1 - 1e-6)
+    # unions are built in lon/lat: a vertex a union adds on a shared edge makes that edge two
+    # geodesics instead of one, so net may exceed sum by ~1e-5 where polygons only touch
+    assert result["area_m2_sum"] >= result["area_m2_net"] * (1 - 2e-5)
+    assert result["area_m2_net"] >= largest * (1 - 2e-5)
 
 
 # --- real admin units: Bosnia and Herzegovina ADM2 (geoBoundaries, public domain) ------------

@@ -25,7 +25,8 @@ ORIGIN = (0.2, 0.2)  # lon, lat: open sea
 CATEGORIES = ("SHA", "SHA", "CHA", "CHA", "CHA", "indication")
 TYPES = ("ap_mine", "at_mine", "uxo", "cluster_munition", "ied", "ap_mine;at_mine", "uxo;axo")
 MARKINGS = ("none", "signs", "fenced", "both")
-STATUSES = ("open", "open", "open", "worked_on", "closed")
+# no "closed": an area closes only when its land is released, which the demo does not record
+STATUSES = ("open", "open", "open", "worked_on")
 
 
 def synthetic_admin_areas(cols: int = 4, rows: int = 3, size_deg: float = 0.5) -> list[OutputFeature]:
