@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import functools
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 
 from clearland.cli import output
-from clearland.domain.records import parse_date
+from clearland.cli.common import (
+    AsOfOpt,
+    JsonOpt,
+    date_option,
+    handles_errors,
+    pairs_option,
+    registry,
+    state,
+)
+from clearland.cli.report_cmds import report_app
 from clearland.domain.vocab import OnInvalid, RecordKind
-from clearland.errors import ClearlandError, ConfigError
-from clearland.settings import Settings
-
-if TYPE_CHECKING:
-    from clearland.services.registry import Registry
+from clearland.errors import ConfigError
 
 # Services (and through them GDAL, Arrow and SQLAlchemy) are imported inside each command:
 # `clearland --help` and commands that fail early stay fast.
@@ -30,26 +32,9 @@ app = typer.Typer(
 )
 hazards_app = typer.Typer(help="Read hazard areas.", no_args_is_help=True)
 users_app = typer.Typer(help="Users and their roles.", no_args_is_help=True)
-report_app = typer.Typer(help="Review reports: list, show, approve, reject, unapprove.", no_args_is_help=True)
 app.add_typer(hazards_app, name="hazards")
 app.add_typer(users_app, name="users")
 app.add_typer(report_app, name="report")
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of tables.")]
-AsOfOpt = Annotated[
-    str | None,
-    typer.Option("--as-of", metavar="DATE", help="The registry as it was on DATE (YYYY-MM-DD)."),
-]
-
-
-class State:
-    db: str | None = None
-    user: str | None = None
-
-
-state = State()
 
 
 @app.callback()
@@ -71,53 +56,14 @@ def main_options(
     state.user = as_user
 
 
-def _registry() -> Registry:
-    from clearland.services.registry import open_registry
-
-    return open_registry(Settings(), db=state.db, user=state.user)
-
-
-def handles_errors(func: F) -> F:
-    """Turn clearland errors into one line on stderr (+ detail), exit status 1."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except ClearlandError as exc:
-            output.report_error(exc, as_json=bool(kwargs.get("as_json")))
-            raise typer.Exit(1) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _date(value: str | None, option: str) -> dt.date | None:
-    if value is None:
-        return None
-    try:
-        return parse_date(value)
-    except ValueError as exc:
-        raise ConfigError(f"{option}: {exc}") from None
-
-
-def _pairs(values: list[str] | None, option: str) -> dict[str, str]:
-    pairs = {}
-    for item in values or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"{option} {item!r}: expected FIELD=VALUE")
-        pairs[key.strip()] = value.strip()
-    return pairs
-
-
 @app.command()
 @handles_errors
 def init(as_json: JsonOpt = False) -> None:
     """Create a registry (or upgrade an existing one) with a local admin user."""
     from clearland.services.registry import init_registry
 
-    registry = _registry()
-    result = init_registry(registry)
+    reg = registry()
+    result = init_registry(reg)
     if as_json:
         output.print_json(result)
     else:
@@ -189,16 +135,16 @@ def import_(
     options = ImportOptions(
         kind=KIND_NAMES[as_kind],
         layer=layer,
-        mapping=_pairs(map_, "--map"),
-        constants=_pairs(set_, "--set"),
+        mapping=pairs_option(map_, "--map"),
+        constants=pairs_option(set_, "--set"),
         crs=crs,
         on_invalid=policy,
-        date_of_information=_date(date_of_information, "--date-of-information"),
+        date_of_information=date_option(date_of_information, "--date-of-information"),
         csv_geometry=csv_geometry,
     )
-    registry = _registry()
+    reg = registry()
     with output.progress_bar() as progress:
-        result = import_file(registry, file, options, progress)
+        result = import_file(reg, file, options, progress)
     if as_json:
         output.print_json(result)
         return
@@ -237,12 +183,12 @@ def export(
     if as_kind not in KIND_NAMES:
         raise ConfigError(f"--as {as_kind}: choose hazard-areas or admin-areas")
     result = exports.export(
-        _registry(),
+        registry(),
         file,
         format=format,
         kind=KIND_NAMES[as_kind],
         public=public,
-        as_of=_date(as_of, "--as-of"),
+        as_of=date_option(as_of, "--as-of"),
     )
     if as_json:
         output.print_json(result)
@@ -260,7 +206,7 @@ def stats(
     """Counts and areas of hazard areas; net area counts overlaps once."""
     from clearland.services import statistics
 
-    result = statistics.statistics(_registry(), by=by, as_of=_date(as_of, "--as-of"))
+    result = statistics.statistics(registry(), by=by, as_of=date_option(as_of, "--as-of"))
     if as_json:
         output.print_json(result)
         return
@@ -298,7 +244,7 @@ def validate(as_of: AsOfOpt = None, as_json: JsonOpt = False) -> None:
     """Data quality: overlaps, near-duplicates, slivers and broken rules."""
     from clearland.services import statistics
 
-    result = statistics.validate(_registry(), as_of=_date(as_of, "--as-of"))
+    result = statistics.validate(registry(), as_of=date_option(as_of, "--as-of"))
     if as_json:
         output.print_json(result)
     else:
@@ -334,7 +280,7 @@ def hazards_list(
     from clearland.services import queries
 
     where = {k: v for k, v in {"status": status, "category": category}.items() if v}
-    items = queries.records(_registry(), as_of=_date(as_of, "--as-of"), where=where, public=public)
+    items = queries.records(registry(), as_of=date_option(as_of, "--as-of"), where=where, public=public)
     if limit is not None:
         items = items[:limit]
     if as_json:
@@ -371,7 +317,9 @@ def hazards_show(
     """Show one hazard area."""
     from clearland.services import queries
 
-    item = queries.record(_registry(), ref, as_of=_date(as_of, "--as-of"), history=history, public=public)
+    item = queries.record(
+        registry(), ref, as_of=date_option(as_of, "--as-of"), history=history, public=public
+    )
     item.pop("record_id", None)
     geometry = item.pop("geometry")
     versions = item.pop("history", None)
@@ -410,9 +358,9 @@ def demo(
     """Create a SYNTHETIC demo registry (invented areas at sea near 0°N 0°E, labelled as such)."""
     from clearland.services import demo as demo_service
 
-    registry = _registry()
+    reg = registry()
     with output.progress_bar() as progress:
-        result = demo_service.create_demo(registry, count=count, force=force, progress=progress)
+        result = demo_service.create_demo(reg, count=count, force=force, progress=progress)
     if as_json:
         output.print_json(result)
     else:
@@ -437,7 +385,7 @@ def users_add(
     """Add a user (admins only)."""
     from clearland.services.registry import add_user
 
-    result = add_user(_registry(), name, role)
+    result = add_user(registry(), name, role)
     if as_json:
         output.print_json(result)
     else:
@@ -450,168 +398,11 @@ def users_list(as_json: JsonOpt = False) -> None:
     """List users and their roles."""
     from clearland.services.registry import list_users
 
-    items = list_users(_registry())
+    items = list_users(registry())
     if as_json:
         output.print_json(items)
     else:
         output.table("users", ["name", "roles"], [[u["name"], ", ".join(u["roles"])] for u in items])
-
-
-@report_app.command("submit")
-@handles_errors
-def report_submit(
-    file: Annotated[Path, typer.Argument(help="The report as JSON (see `clearland report schema TYPE`).")],
-    as_json: JsonOpt = False,
-) -> None:
-    """Submit a report file for review; it is checked whole and stored only if all of it is right."""
-    from clearland.services.submissions import submit_report_file
-
-    result = submit_report_file(_registry(), file)
-    if as_json:
-        output.print_json(result)
-    else:
-        output.out.print(
-            f"Report {result['report']} ({result['type']}) submitted for review: "
-            f"{', '.join(result['records'])}"
-        )
-
-
-@report_app.command("schema")
-@handles_errors
-def report_schema_cmd(
-    report_type: Annotated[str, typer.Argument(help="Report type, e.g. hazard_report.")],
-    as_json: JsonOpt = False,
-) -> None:
-    """Print the JSON Schema of a report type (with an example)."""
-    from clearland.io.report_files import report_schema
-
-    output.print_json(report_schema(report_type))
-
-
-@report_app.command("list")
-@handles_errors
-def report_list(
-    status: Annotated[
-        str | None, typer.Option(help="draft, submitted, approved, rejected or unapproved.")
-    ] = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """List reports, newest first."""
-    from clearland.services import review
-
-    items = review.list_reports(_registry(), status=status)
-    if as_json:
-        output.print_json(items)
-        return
-    output.table(
-        f"{len(items)} reports",
-        ["id", "type", "status", "information", "records", "by", "decided by", "source"],
-        [
-            [
-                r["id"],
-                r["type"],
-                r["status"],
-                r["date_of_information"],
-                r["records"],
-                r["created_by"],
-                r["decided_by"],
-                r["source_name"],
-            ]
-            for r in items
-        ],
-    )
-
-
-@report_app.command("show")
-@handles_errors
-def report_show(
-    report_id: Annotated[int, typer.Argument(help="The report's id.")],
-    as_json: JsonOpt = False,
-) -> None:
-    """Show a report and what it would change (before → after)."""
-    from clearland.services import review
-
-    item = review.show_report(_registry(), report_id)
-    if as_json:
-        output.print_json(item)
-        return
-    summary = item["summary"]
-    output.out.print(
-        f"Report {item['id']} ({item['type']}, {item['status']}), "
-        f"information of {item['date_of_information']}, "
-        f"by {item['created_by']}: {summary['create']} to create, {summary['update']} to update, "
-        f"{summary['no_change']} unchanged"
-    )
-    rows = []
-    for change in item["changes"]:
-        for name, diff in change["fields"].items():
-            rows.append([change["ref"], change["action"], name, diff["before"], diff["after"]])
-        if "geometry" in change:
-            geometry = change["geometry"]
-            rows.append(
-                [
-                    change["ref"],
-                    change["action"],
-                    "geometry (m²)",
-                    geometry["area_m2_before"],
-                    round(geometry["area_m2_after"], 1),
-                ]
-            )
-    output.table(None, ["ref", "action", "field", "before", "after"], rows[:200])
-    if len(rows) > 200:
-        output.out.print(f"… and {len(rows) - 200} more lines (all of them with --json)")
-
-
-@report_app.command("approve")
-@handles_errors
-def report_approve(report_id: int, as_json: JsonOpt = False) -> None:
-    """Approve a submitted report (reviewers): its changes become versions of the records."""
-    from clearland.services import review
-
-    result = review.approve_report(_registry(), report_id)
-    if as_json:
-        output.print_json(result)
-    else:
-        output.out.print(
-            f"Approved report {report_id}: {result['records']} records (revision {result['revision']})"
-        )
-
-
-@report_app.command("reject")
-@handles_errors
-def report_reject(
-    report_id: int,
-    reason: Annotated[str | None, typer.Option(help="Why, for the reporter.")] = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Reject a submitted report (reviewers). It stays in the history; nothing changes."""
-    from clearland.services import review
-
-    result = review.reject_report(_registry(), report_id, reason)
-    if as_json:
-        output.print_json(result)
-    else:
-        output.out.print(f"Rejected report {report_id}")
-
-
-@report_app.command("unapprove")
-@handles_errors
-def report_unapprove(
-    report_id: int,
-    reason: Annotated[str, typer.Option(help="Why it is withdrawn (required).")],
-    as_json: JsonOpt = False,
-) -> None:
-    """Withdraw an approved report (admins); its records are rebuilt from the other reports."""
-    from clearland.services import review
-
-    result = review.unapprove_report(_registry(), report_id, reason)
-    if as_json:
-        output.print_json(result)
-    else:
-        output.out.print(
-            f"Unapproved report {report_id}: {result['records_rebuilt']} records rebuilt, "
-            f"{result['records_withdrawn']} withdrawn (revision {result['revision']})"
-        )
 
 
 def main() -> None:
