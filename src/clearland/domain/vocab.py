@@ -158,3 +158,60 @@ class OnInvalid(Vocabulary):
     REJECT = "reject"
     REPAIR = "repair"
     SKIP = "skip"
+
+
+class OutcomeKind(Vocabulary):
+    """What an activity established about a part of a hazard area (IMAS 07.11 land release)."""
+
+    CANCELLED = "cancelled"
+    REDUCED = "reduced"
+    CLEARED = "cleared"
+    CONFIRMED = "confirmed"
+
+    @classmethod
+    def aliases(cls) -> dict[str, str]:
+        return {
+            "cancel": "cancelled",
+            "cancellation": "cancelled",
+            "canceled": "cancelled",
+            "reduce": "reduced",
+            "reduction": "reduced",
+            "clear": "cleared",
+            "confirm": "confirmed",
+            "confirmation": "confirmed",
+        }
+
+
+#: outcomes that release land (the confirmed part stays hazardous)
+RELEASE_KINDS = frozenset({OutcomeKind.CANCELLED, OutcomeKind.REDUCED, OutcomeKind.CLEARED})
+
+
+class ActivityType(Vocabulary):
+    NTS = "nts"
+    TS = "ts"
+    CLEARANCE = "clearance"
+    BAC = "bac"
+    EOD_SPOT_TASK = "eod_spot_task"
+    QA = "qa"
+    QC = "qc"
+    HANDOVER = "handover"
+
+    @classmethod
+    def aliases(cls) -> dict[str, str]:
+        return {
+            "nontechnicalsurvey": "nts",
+            "nontechsurvey": "nts",
+            "technicalsurvey": "ts",
+            "techsurvey": "ts",
+            "mineclearance": "clearance",
+            "battleareaclearance": "bac",
+            "eod": "eod_spot_task",
+            "eodspot": "eod_spot_task",
+            "spottask": "eod_spot_task",
+            "explosiveordnancedisposal": "eod_spot_task",
+            "qualityassurance": "qa",
+            "qualitycontrol": "qc",
+            "landhandover": "handover",
+            "handoverofland": "handover",
+            "handovercertificate": "handover",
+        }
