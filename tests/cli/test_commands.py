@@ -167,3 +167,48 @@ def test_report_schema_and_submit(tmp_path):
     assert area["name"] == "Old checkpoint" and area["category"] == "SHA"
     bad = run(db, "report", "submit", str(tmp_path / "missing.json"))
     assert bad.returncode == 1 and "not found" in bad.stderr
+
+
+def test_release_import_from_the_command_line(tmp_path):
+    db = tmp_path / "release.db"
+    hazard = square(17.0, 44.0, 0.02)
+    path = write_geojson(tmp_path / "ha.geojson", [make_hazard_feature(hazard, id="h", category="CHA")])
+    assert run(db, "import", str(path), "--date-of-information", "2025-01-01").returncode == 0
+    cleared = write_geojson(
+        tmp_path / "cl.geojson",
+        [
+            {
+                "type": "Feature",
+                "properties": {"id": "c"},
+                "geometry": {
+                    "type": "Polygon",
+                    "coordinates": [
+                        [[17.0, 44.0], [17.01, 44.0], [17.01, 44.02], [17.0, 44.02], [17.0, 44.0]]
+                    ],
+                },
+            }
+        ],
+    )
+    done = run(
+        db,
+        "release",
+        "import",
+        str(cleared),
+        "--outcome",
+        "cleared",
+        "--activity-type",
+        "clearance",
+        "--date-of-information",
+        "2025-06-01",
+        "--json",
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["parts"] == 1
+    stats = json.loads(run(db, "stats", "--json").stdout)
+    assert stats["released_m2"]["cleared"] == pytest.approx(stats["area_m2_sum"] / 2, rel=1e-3)
+    assert stats["remaining_m2_net"] == pytest.approx(stats["area_m2_sum"] / 2, rel=1e-3)
+    shown = json.loads(run(db, "hazards", "show", "HA-000001", "--json").stdout)
+    assert shown["remaining_area_m2"] == pytest.approx(shown["area_m2"] / 2, rel=1e-3)
+    assert shown["remaining_geometry"]["type"] == "Polygon"
+    bad = run(db, "release", "import", str(cleared), "--outcome", "confirmed", "--activity-type", "ts")
+    assert bad.returncode == 1 and "not land release" in bad.stderr

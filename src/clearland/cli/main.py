@@ -17,6 +17,7 @@ from clearland.cli.common import (
     registry,
     state,
 )
+from clearland.cli.release_cmds import release_app
 from clearland.cli.report_cmds import report_app
 from clearland.domain.vocab import OnInvalid, RecordKind
 from clearland.errors import ConfigError
@@ -35,6 +36,7 @@ users_app = typer.Typer(help="Users and their roles.", no_args_is_help=True)
 app.add_typer(hazards_app, name="hazards")
 app.add_typer(users_app, name="users")
 app.add_typer(report_app, name="report")
+app.add_typer(release_app, name="release")
 
 
 @app.callback()
@@ -284,7 +286,8 @@ def hazards_list(
     if limit is not None:
         items = items[:limit]
     if as_json:
-        output.print_json([{k: v for k, v in i.items() if k not in ("geometry", "record_id")} for i in items])
+        hidden = ("geometry", "record_id", "remaining_geometry")
+        output.print_json([{k: v for k, v in i.items() if k not in hidden} for i in items])
         return
     output.table(
         f"{len(items)} hazard areas",
@@ -322,9 +325,12 @@ def hazards_show(
     )
     item.pop("record_id", None)
     geometry = item.pop("geometry")
+    remaining = item.pop("remaining_geometry", None)
     versions = item.pop("history", None)
     if as_json:
         data: dict[str, Any] = {**item, "geometry": geometry.__geo_interface__}
+        if remaining is not None:
+            data["remaining_geometry"] = remaining.__geo_interface__
         if versions is not None:
             data["history"] = versions
         output.print_json(data)

@@ -10,12 +10,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from clearland.domain.vocab import (
+    ActivityType,
     Blockage,
     EvidenceType,
     HazardCategory,
     HazardStatus,
     HazardType,
     Marking,
+    OutcomeKind,
     Priority,
     RecordKind,
     Vocabulary,
@@ -154,9 +156,32 @@ ADMIN_AREA = RecordType(
     ),
 )
 
+OUTCOME = RecordType(
+    kind=RecordKind.OUTCOME,
+    ref_prefix="OUT-",
+    geometry_types=frozenset({"Polygon", "MultiPolygon"}),
+    fields=(
+        FieldSpec("ref", "str", public=True),
+        FieldSpec(
+            "kind",
+            "vocab",
+            OutcomeKind,
+            required=True,
+            public=True,
+            description="cancelled · reduced · cleared · confirmed",
+        ),
+        # set by matching the polygon to the hazard area it lies in, not read from a file
+        FieldSpec("hazard_ref", "str", public=True, description="the hazard area this part belongs to"),
+        FieldSpec("activity_type", "vocab", ActivityType, public=True),
+        FieldSpec("organisation", "str"),
+        FieldSpec("source_id", "str"),
+    ),
+)
+
 RECORD_TYPES: dict[RecordKind, RecordType] = {
     RecordKind.HAZARD_AREA: HAZARD_AREA,
     RecordKind.ADMIN_AREA: ADMIN_AREA,
+    RecordKind.OUTCOME: OUTCOME,
 }
 
 #: columns computed by clearland, present on every current record and in exports

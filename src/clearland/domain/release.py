@@ -42,6 +42,11 @@ def _areas_m2(geoms: Sequence[Geometry] | np.ndarray) -> np.ndarray:
     return geodesic_areas_m2(shapely.segmentize(np.asarray(geoms, dtype=object), MAX_SEGMENT_DEG))
 
 
+def measured_areas_m2(geoms: Sequence[Geometry] | np.ndarray) -> np.ndarray:
+    """Geodesic areas of overlay results, densified first (see the module docstring)."""
+    return _areas_m2(geoms)
+
+
 class _JsonFields:
     """``to_dict()``: the dataclass's fields, JSON-friendly (geometry as GeoJSON, nested results
     as dicts, enums as values, tuples as lists, m² to six decimals)."""

@@ -137,12 +137,14 @@ class ReportStatus(Vocabulary):
 class ReportType(Vocabulary):
     HAZARD_REPORT = "hazard_report"
     IMPORT_BATCH = "import_batch"
+    RELEASE_IMPORT = "release_import"
     EDIT = "edit"
 
 
 class RecordKind(Vocabulary):
     HAZARD_AREA = "hazard_area"
     ADMIN_AREA = "admin_area"
+    OUTCOME = "outcome"
 
 
 class Role(Vocabulary):
@@ -152,6 +154,11 @@ class Role(Vocabulary):
     RECORDS_CUSTODIAN = "records_custodian"
     VICTIM_DATA = "victim_data"
     ADMIN = "admin"
+
+
+class OnUnmatched(Vocabulary):
+    REJECT = "reject"
+    SKIP = "skip"
 
 
 class OnInvalid(Vocabulary):

@@ -14,6 +14,7 @@ from clearland.domain.reconcile import Change, conflicts, fold, next_status
 from clearland.domain.records import RECORD_TYPES
 from clearland.domain.vocab import RecordKind, ReportStatus
 from clearland.errors import ConflictError, StateError
+from clearland.services.remaining import refresh_remaining
 from clearland.storage.repository import Tx
 
 
@@ -35,6 +36,7 @@ def approve(
         by_kind[change["kind"]].append(change)
     found: list[dict[str, Any]] = []
     applied = 0
+    touched_hazards: set[str] = set()
     for kind_value, kind_changes in by_kind.items():
         kind = RecordKind(kind_value)
         ids, created = tx.ensure_records(kind, [c["ref"] for c in kind_changes])
@@ -76,15 +78,27 @@ def approve(
         if any(c.get("record_id") is None for c in kind_changes):
             tx.link_changes(report_id, kind)
         applied += len(states)
+        touched_hazards.update(_hazards_touched(tx, kind, states, created))
     if found:
         raise ConflictError(
             f"report {report_id} conflicts with {len({f['report'] for f in found})} approved "
             f"report(s) of the same date of information ({doi}) on {len(found)} field(s)",
             detail=found,
         )
+    refresh_remaining(tx, touched_hazards)
     tx.set_report_status(report_id, status, decided_by=approver["id"], approval_seq=seq)
     revision = tx.bump_revision()
     return {"report": report_id, "records": applied, "revision": revision}
+
+
+def _hazards_touched(tx: Tx, kind: RecordKind, states: list[dict[str, Any]], created: set[str]) -> set[str]:
+    """Hazard areas whose remaining land may have changed with these states."""
+    if kind is RecordKind.HAZARD_AREA:
+        # a new hazard area has nothing released yet: its remaining land is its area
+        return {s["ref"] for s in states if s["ref"] not in created}
+    if kind is RecordKind.OUTCOME:
+        return {s["hazard_ref"] for s in states if s.get("hazard_ref")}
+    return set()
 
 
 def rebuild(tx: Tx, kind: RecordKind, record_ids: list[int]) -> int:
@@ -92,6 +106,7 @@ def rebuild(tx: Tx, kind: RecordKind, record_ids: list[int]) -> int:
     unapproval); a record no approved report supports any more leaves the current state."""
     changes = tx.approved_changes(record_ids)
     refs = tx.record_refs(record_ids)
+    before = tx.current(kind, refs=list(refs.values()))
     states = []
     for record_id in record_ids:
         state = fold(changes.get(record_id, []))
@@ -106,6 +121,10 @@ def rebuild(tx: Tx, kind: RecordKind, record_ids: list[int]) -> int:
     if states:
         _complete(kind, states)
         tx.write_current(kind, states)
+    touched = _hazards_touched(tx, kind, [*before, *states], set())
+    if kind is RecordKind.HAZARD_AREA:
+        touched -= {s["ref"] for s in before if s["record_id"] in gone}
+    refresh_remaining(tx, touched)
     return len(states)
 
 

@@ -13,6 +13,7 @@ from clearland.domain.records import RECORD_TYPES, public_view
 from clearland.domain.vocab import RecordKind
 from clearland.errors import UnknownRecord
 from clearland.services.registry import Registry
+from clearland.services.remaining import remaining_for
 
 
 def records(
@@ -64,7 +65,14 @@ def _as_of(tx: Any, kind: RecordKind, as_of: dt.date) -> list[dict[str, Any]]:
         state["area_m2"] = float(area)
         if kind is RecordKind.HAZARD_AREA:
             state["remaining_area_m2"] = float(area)
+            state["remaining_geometry"] = None
     states.sort(key=lambda s: s["ref"])
+    if kind is RecordKind.HAZARD_AREA and states:
+        # remaining land as of the date: the hazard minus the outcomes released by then
+        outcomes = _as_of(tx, RecordKind.OUTCOME, as_of)
+        for state, rest, area_m2, _problems in remaining_for(states, outcomes, sliver_min_m2=1.0):
+            state["remaining_geometry"] = rest
+            state["remaining_area_m2"] = area_m2
     return states
 
 

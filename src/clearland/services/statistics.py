@@ -23,6 +23,18 @@ def statistics(registry: Registry, *, by: str | None = None, as_of: dt.date | No
         "as_of": as_of.isoformat() if as_of else None,
     }
     result.update(stats.totals(geoms))
+    # land release: what remains of areas not closed (overlaps once), and what was released
+    remaining = [
+        h["remaining_geometry"] if h.get("remaining_geometry") is not None else h["geometry"]
+        for h in hazards
+        if h.get("status") != "closed"
+    ]
+    result["remaining_m2_net"] = stats.totals(remaining)["area_m2_net"]
+    outcomes = records(registry, RecordKind.OUTCOME, as_of=as_of)
+    result["released_m2"] = {
+        kind: stats.totals([o["geometry"] for o in outcomes if o["kind"] == kind])["area_m2_net"]
+        for kind in ("cancelled", "reduced", "cleared")
+    }
     if by is None:
         return result
     if by in ("status", "category"):

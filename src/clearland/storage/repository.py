@@ -40,7 +40,7 @@ from clearland.storage.dialects import SpatialDialect, dialect_for
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 #: the newest migration; a test checks it against Alembic's own idea of the head
-SCHEMA_HEAD = "0001"
+SCHEMA_HEAD = "0002"
 _CHUNK = 900  # keeps IN (...) lists under every database's parameter limit
 LIST_FIELDS = {spec.name for rt in RECORD_TYPES.values() for spec in rt.fields if spec.kind == "vocab_list"}
 
@@ -435,7 +435,11 @@ class Tx:
             list(shapely.to_wkb(geoms, output_dimension=2)) if any(w is None for w in given) else given  # type: ignore[assignment]
         )
         bounds = shapely.bounds(geoms)
-        names = [c.name for c in table.columns if c.name not in ("geom", "minx", "miny", "maxx", "maxy")]
+        names = [
+            c.name
+            for c in table.columns
+            if c.name not in ("geom", "remaining_geom", "minx", "miny", "maxx", "maxy")
+        ]
         rows = [_to_row(names, s, w, b) for s, w, b in zip(states, wkbs, bounds.tolist(), strict=True)]
         self.dialect.bulk_insert(self.conn, table, rows)
         self.dialect.index_boxes(self.conn, table, ids)
@@ -452,6 +456,7 @@ class Tx:
         *,
         refs: Sequence[str] | None = None,
         source_ids: Sequence[str] | None = None,
+        hazard_refs: Sequence[str] | None = None,
         where: Mapping[str, str] | None = None,
         bbox: tuple[float, float, float, float] | None = None,
     ) -> list[dict[str, Any]]:
@@ -464,14 +469,30 @@ class Tx:
             conditions.append(self.dialect.bbox_filter(table, bbox))
         if conditions:
             base = base.where(and_(*conditions))
-        if refs is None and source_ids is None:
+        if refs is None and source_ids is None and hazard_refs is None:
             return [_from_row(dict(r)) for r in self.conn.execute(base).mappings()]
-        column, keys = (table.c.ref, refs) if refs is not None else (table.c.source_id, source_ids)
+        keys: Sequence[str] | None
+        if refs is not None:
+            column, keys = table.c.ref, refs
+        elif source_ids is not None:
+            column, keys = table.c.source_id, source_ids
+        else:
+            column, keys = table.c.hazard_ref, hazard_refs
         out: list[dict[str, Any]] = []
         for chunk in _chunks(list(keys or [])):
             rows = self.conn.execute(base.where(column.in_(chunk))).mappings()
             out.extend(_from_row(dict(r)) for r in rows)
         return out
+
+    def set_remaining(self, rows: Sequence[tuple[int, bytes | None, float]]) -> None:
+        """(record_id, remaining WKB or None when nothing is released, remaining m²) per hazard."""
+        table = t.hazard_areas
+        for record_id, wkb, area_m2 in rows:
+            self.conn.execute(
+                update(table)
+                .where(table.c.record_id == record_id)
+                .values(remaining_geom=wkb, remaining_area_m2=area_m2)
+            )
 
     def count(self, kind: RecordKind) -> int:
         return int(self.conn.scalar(select(func.count()).select_from(t.CURRENT_TABLES[kind.value])) or 0)
@@ -519,6 +540,8 @@ def _from_row(row: Mapping[str, Any]) -> dict[str, Any]:
     for name, value in row.items():
         if name == "geom":
             state["geometry"] = shapely.from_wkb(value)
+        elif name == "remaining_geom":
+            state["remaining_geometry"] = None if value is None else shapely.from_wkb(value)
         elif name in ("minx", "miny", "maxx", "maxy"):
             continue
         elif name == "date_of_information":

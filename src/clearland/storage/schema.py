@@ -113,6 +113,8 @@ hazard_areas = Table(
     Column("date_of_information", Date, nullable=False),
     Column("geom", LargeBinary, nullable=False),
     *_bbox_columns(),
+    # what is left once released outcomes are taken away; NULL while nothing is released
+    Column("remaining_geom", LargeBinary),
     Index("ix_hazard_areas_source_id", "source_id"),
     Index("ix_hazard_areas_status", "status"),
 )
@@ -133,4 +135,22 @@ admin_areas = Table(
     Index("ix_admin_areas_source_id", "source_id"),
 )
 
-CURRENT_TABLES = {"hazard_area": hazard_areas, "admin_area": admin_areas}
+outcomes = Table(
+    "outcomes",
+    metadata,
+    Column("record_id", ForeignKey("records.id"), primary_key=True),
+    Column("ref", String(64), nullable=False, unique=True),
+    Column("kind", String(16), nullable=False),
+    Column("hazard_ref", String(64)),
+    Column("activity_type", String(32)),
+    Column("organisation", Text),
+    Column("source_id", Text),
+    Column("area_m2", Float, nullable=False),
+    Column("date_of_information", Date, nullable=False),
+    Column("geom", LargeBinary, nullable=False),
+    *_bbox_columns(),
+    Index("ix_outcomes_hazard_ref", "hazard_ref"),
+    Index("ix_outcomes_source_id", "source_id"),
+)
+
+CURRENT_TABLES = {"hazard_area": hazard_areas, "admin_area": admin_areas, "outcome": outcomes}
