@@ -210,5 +210,10 @@ def test_release_import_from_the_command_line(tmp_path):
     shown = json.loads(run(db, "hazards", "show", "HA-000001", "--json").stdout)
     assert shown["remaining_area_m2"] == pytest.approx(shown["area_m2"] / 2, rel=1e-3)
     assert shown["remaining_geometry"]["type"] == "Polygon"
+    monthly = json.loads(run(db, "stats", "release", "--by", "month", "--json").stdout)
+    assert list(monthly["groups"]) == ["2025-06"]
+    assert monthly["groups"]["2025-06"]["cleared"] == pytest.approx(stats["released_m2"]["cleared"])
+    table = run(db, "stats", "release")
+    assert table.returncode == 0 and "2025-06" in table.stdout
     bad = run(db, "release", "import", str(cleared), "--outcome", "confirmed", "--activity-type", "ts")
     assert bad.returncode == 1 and "not land release" in bad.stderr

@@ -130,3 +130,48 @@ def test_outcome_outside_every_hazard_is_refused_or_skipped(two_hazards, tmp_pat
     released = sum(o["area_m2"] for o in queries.records(two_hazards, RecordKind.OUTCOME))
     expected = reference_m2(inside) + reference_m2(straddling.intersection(EAST))
     assert released == pytest.approx(expected, rel=1e-5)
+
+
+def test_release_statistics_by_month_and_admin_area(two_hazards, tmp_path):
+    from clearland.errors import ConfigError
+
+    june = shapely.box(17.001, 44.001, 17.005, 44.005)
+    july = shapely.box(17.025, 44.001, 17.03, 44.005)
+    for name, geom, date in (("jun", june, dt.date(2025, 6, 10)), ("jul", july, dt.date(2025, 7, 2))):
+        path = write_geojson(
+            tmp_path / f"{name}.geojson",
+            [{"type": "Feature", "properties": {"id": name}, "geometry": shapely.geometry.mapping(geom)}],
+        )
+        kind = OutcomeKind.CLEARED if name == "jun" else OutcomeKind.REDUCED
+        import_outcomes(
+            two_hazards,
+            path,
+            ReleaseOptions(
+                outcome=kind,
+                activity_type=ActivityType.TS if kind is OutcomeKind.REDUCED else ActivityType.CLEARANCE,
+                date_of_information=date,
+            ),
+        )
+    monthly = statistics.release_statistics(two_hazards, by="month")
+    assert list(monthly["groups"]) == ["2025-06", "2025-07"]
+    assert monthly["groups"]["2025-06"]["cleared"] == pytest.approx(reference_m2(june), rel=1e-6)
+    assert monthly["groups"]["2025-07"]["reduced"] == pytest.approx(reference_m2(july), rel=1e-6)
+    assert monthly["released_m2"]["total"] == pytest.approx(reference_m2(june) + reference_m2(july), rel=1e-6)
+    as_of_june = statistics.release_statistics(two_hazards, by="month", as_of=dt.date(2025, 6, 30))
+    assert list(as_of_june["groups"]) == ["2025-06"]
+    with pytest.raises(ConfigError, match="no admin areas"):
+        statistics.release_statistics(two_hazards, by="admin-area")
+    west_district = write_geojson(
+        tmp_path / "adm.geojson",
+        [
+            {
+                "type": "Feature",
+                "properties": {"name": "West district"},
+                "geometry": shapely.geometry.mapping(WEST),
+            },
+        ],
+    )
+    import_file(two_hazards, west_district, ImportOptions(kind=RecordKind.ADMIN_AREA))
+    by_area = statistics.release_statistics(two_hazards, by="admin-area")
+    assert by_area["groups"]["West district"]["cleared"] == pytest.approx(reference_m2(june), rel=1e-6)
+    assert by_area["groups"]["West district"]["reduced"] == 0

@@ -198,14 +198,23 @@ def export(
         output.out.print(f"Wrote {result['features']} features to {result['file']} ({result['format']})")
 
 
-@app.command()
+stats_app = typer.Typer(
+    help="Counts and areas; `stats release` for land released.", invoke_without_command=True
+)
+app.add_typer(stats_app, name="stats")
+
+
+@stats_app.callback()
 @handles_errors
 def stats(
+    ctx: typer.Context,
     by: Annotated[str | None, typer.Option(help="Group by status, category or admin-area.")] = None,
     as_of: AsOfOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Counts and areas of hazard areas; net area counts overlaps once."""
+    if ctx.invoked_subcommand is not None:
+        return
     from clearland.services import statistics
 
     result = statistics.statistics(registry(), by=by, as_of=date_option(as_of, "--as-of"))
@@ -238,6 +247,31 @@ def stats(
         [by or "", "count", "sum of areas", "net area (overlaps once)"],
         rows,
     )
+    released = result["released_m2"]
+    output.out.print(
+        f"Remaining in areas not closed: {output.km2(result['remaining_m2_net'])}; released: "
+        + ", ".join(f"{kind} {output.km2(m2)}" for kind, m2 in released.items())
+    )
+
+
+@stats_app.command("release")
+@handles_errors
+def stats_release(
+    by: Annotated[str, typer.Option(help="month or admin-area.")] = "month",
+    as_of: AsOfOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Land released per month or per admin area, by outcome kind (overlaps once)."""
+    from clearland.services import statistics
+
+    result = statistics.release_statistics(registry(), by=by, as_of=date_option(as_of, "--as-of"))
+    if as_json:
+        output.print_json(result)
+        return
+    kinds = ["cancelled", "reduced", "cleared", "total"]
+    rows = [[key, *(output.km2(group[k]) for k in kinds)] for key, group in result["groups"].items()]
+    rows.append(["all", *(output.km2(result["released_m2"][k]) for k in kinds)])
+    output.table(f"Land released by {by}", [by, *kinds], rows)
 
 
 @app.command()

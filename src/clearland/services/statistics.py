@@ -53,6 +53,59 @@ def statistics(registry: Registry, *, by: str | None = None, as_of: dt.date | No
     return result
 
 
+RELEASE_GROUPINGS = ("month", "admin-area")
+RELEASED_KINDS = ("cancelled", "reduced", "cleared")
+
+
+def release_statistics(
+    registry: Registry, *, by: str = "month", as_of: dt.date | None = None
+) -> dict[str, Any]:
+    """Land released (m², union: overlaps once) per outcome kind, per month of the date of
+    information or per admin area (by intersection)."""
+    if by not in RELEASE_GROUPINGS:
+        raise ConfigError(f"--by {by}: choose one of {', '.join(RELEASE_GROUPINGS)}")
+    outcomes = [o for o in records(registry, RecordKind.OUTCOME, as_of=as_of) if o["kind"] in RELEASED_KINDS]
+    result: dict[str, Any] = {
+        **registry_status(registry),
+        "as_of": as_of.isoformat() if as_of else None,
+        "by": by,
+    }
+    result["released_m2"] = _by_kind(outcomes)
+    groups: dict[str, dict[str, float]] = {}
+    if by == "month":
+        months = sorted({o["date_of_information"][:7] for o in outcomes})
+        for month in months:
+            groups[month] = _by_kind([o for o in outcomes if o["date_of_information"][:7] == month])
+    else:
+        admin = records(registry, RecordKind.ADMIN_AREA, as_of=as_of)
+        if not admin:
+            raise ConfigError(
+                "no admin areas in the registry: import them with `clearland import FILE --as admin-areas`"
+            )
+        named = [(a["name"], a["geometry"]) for a in admin]
+        per_kind = {
+            kind: stats.totals_by_admin_area([o["geometry"] for o in outcomes if o["kind"] == kind], named)
+            for kind in RELEASED_KINDS
+        }
+        total = stats.totals_by_admin_area([o["geometry"] for o in outcomes], named)
+        for name, whole in total.items():
+            groups[name] = {
+                kind: per_kind[kind].get(name, {}).get("area_m2_net", 0.0) for kind in RELEASED_KINDS
+            }
+            groups[name]["total"] = whole["area_m2_net"]
+    result["groups"] = groups
+    return result
+
+
+def _by_kind(outcomes: list[dict[str, Any]]) -> dict[str, float]:
+    out = {
+        kind: stats.totals([o["geometry"] for o in outcomes if o["kind"] == kind])["area_m2_net"]
+        for kind in RELEASED_KINDS
+    }
+    out["total"] = stats.totals([o["geometry"] for o in outcomes])["area_m2_net"]
+    return out
+
+
 def validate(registry: Registry, *, as_of: dt.date | None = None) -> dict[str, Any]:
     """Overlaps, near-duplicates, slivers and broken rules among the stored hazard areas."""
     hazards = records(registry, RecordKind.HAZARD_AREA, as_of=as_of)
