@@ -94,6 +94,10 @@ def test_outcome_across_two_hazards_is_split_and_remaining_follows(two_hazards, 
         hazards["HA-000001"]["remaining_area_m2"], rel=1e-9
     )
 
+    life = queries.record(two_hazards, "HA-000001", history=True)["history"]
+    assert [h["type"] for h in life] == ["import_batch", "release_import"]
+    assert life[1]["changed"] == ["outcomes (cleared)"] and life[1]["date_of_information"] == "2025-06-01"
+
     again = import_outcomes(two_hazards, path, cleared())
     assert again["created"] == 0 and again["unchanged"] == 2 and again["report"] is None
 

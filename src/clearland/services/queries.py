@@ -115,6 +115,30 @@ def record(
                 if not public:
                     entry["values"] = row["values"]
                 versions.append(entry)
+            if kind is RecordKind.HAZARD_AREA:
+                # its outcomes are part of an area's life: land cancelled, reduced, cleared
+                by_report: dict[int, dict[str, Any]] = {}
+                for row in tx.outcome_history(ref):
+                    entry = by_report.setdefault(
+                        row["id"],
+                        {
+                            "report": row["id"],
+                            "type": row["type"],
+                            "status": row["status"],
+                            "date_of_information": row["date_of_information"].isoformat(),
+                            "approval_seq": row["approval_seq"],
+                            "by": row["created_by"],
+                            "source": row["source_name"],
+                            "changed": [],
+                            "outcomes": [],
+                        },
+                    )
+                    entry["outcomes"].append({"ref": row["outcome_ref"], "kind": row["values"].get("kind")})
+                for entry in by_report.values():
+                    kinds = sorted({o["kind"] for o in entry["outcomes"]})
+                    entry["changed"] = [f"outcomes ({', '.join(kinds)})"]
+                versions.extend(by_report.values())
+                versions.sort(key=lambda v: (v["date_of_information"], v["approval_seq"] or 0, v["report"]))
             state["history"] = versions
     return state
 

@@ -416,6 +416,31 @@ class Tx:
         ).mappings()
         return [dict(row) for row in rows]
 
+    def outcome_history(self, hazard_ref: str) -> list[dict[str, Any]]:
+        """Every report that recorded outcomes in this hazard area (one row per outcome part)."""
+        rc, r, u = t.report_changes, t.reports, t.users
+        rows = self.conn.execute(
+            select(
+                r.c.id,
+                r.c.type,
+                r.c.status,
+                r.c.date_of_information,
+                r.c.approval_seq,
+                r.c.source_name,
+                u.c.name.label("created_by"),
+                rc.c.ref.label("outcome_ref"),
+                rc.c["values"],
+            )
+            .join(r, r.c.id == rc.c.report_id)
+            .join(u, u.c.id == r.c.created_by)
+            .where(
+                rc.c.kind == RecordKind.OUTCOME.value,
+                rc.c["values"]["hazard_ref"].as_string() == hazard_ref,
+            )
+            .order_by(r.c.date_of_information, r.c.approval_seq, r.c.id)
+        ).mappings()
+        return [dict(row) for row in rows]
+
     # -- current state ------------------------------------------------------------------------
     def write_current(
         self, kind: RecordKind, states: Sequence[Mapping[str, Any]], *, new: bool = False
