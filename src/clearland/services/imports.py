@@ -142,32 +142,57 @@ def import_file(
             result["status"] = "nothing to change"
             return result
         progress("write", 0, len(changes))
-        report_id = tx.insert_report(
-            type=ReportType.IMPORT_BATCH.value,
-            status=ReportStatus.SUBMITTED,
-            date_of_information=doi,
-            created_by=user["id"],
-            source_name=path.name,
-            source_sha256=sha256,
-            summary=summary,
+        count = len(changes)
+        result.update(
+            land_file_report(
+                tx,
+                user,
+                ReportType.IMPORT_BATCH,
+                options.kind,
+                changes,
+                date_of_information=doi,
+                path=path,
+                sha256=sha256,
+                summary=summary,
+            )
         )
-        approving = can_approve(user)
-        # records are created up front when the batch is approved now, so each change row is
-        # written once, already linked to its record
-        record_ids = (
-            tx.ensure_records(options.kind, [ref for ref, _v, _w in changes])[0] if approving else None
-        )
-        written = tx.insert_changes(report_id, options.kind, changes, record_ids)
-        del changes  # the written rows hold the same values; do not keep two lists alive
-        result["report"] = report_id
-        if approving:
-            outcome = approve(tx, report_id, user, written)
-            result["status"] = "approved"
-            result["revision"] = outcome["revision"]
-        else:
-            result["status"] = "submitted"
-        progress("write", len(written), len(written))
+        progress("write", count, count)
     return result
+
+
+def land_file_report(
+    tx: Any,
+    user: dict[str, Any],
+    report_type: ReportType,
+    kind: RecordKind,
+    changes: list[tuple[str, Mapping[str, Any], bytes | None]],
+    *,
+    date_of_information: dt.date,
+    path: Path,
+    sha256: str,
+    summary: dict[str, Any],
+) -> dict[str, Any]:
+    """Store a report made from a file and, when ``user`` may approve, approve it at once
+    (in the caller's transaction). Returns ``report``, ``status`` and maybe ``revision``."""
+    report_id = tx.insert_report(
+        type=report_type.value,
+        status=ReportStatus.SUBMITTED,
+        date_of_information=date_of_information,
+        created_by=user["id"],
+        source_name=path.name,
+        source_sha256=sha256,
+        summary=summary,
+    )
+    approving = can_approve(user)
+    # records are created up front when the report is approved now, so each change row is
+    # written once, already linked to its record
+    record_ids = tx.ensure_records(kind, [ref for ref, _v, _w in changes])[0] if approving else None
+    written = tx.insert_changes(report_id, kind, changes, record_ids)
+    changes.clear()  # the written rows hold the same values; do not keep two lists alive
+    if not approving:
+        return {"report": report_id, "status": "submitted"}
+    outcome = approve(tx, report_id, user, written)
+    return {"report": report_id, "status": "approved", "revision": outcome["revision"]}
 
 
 def prepare(source: SourceLayer, options: ImportOptions, progress: Progress) -> Prepared:

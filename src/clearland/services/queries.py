@@ -101,17 +101,8 @@ def record(
         if history:
             versions = []
             for row in tx.history(kind, ref):
-                changed = sorted(row["values"].keys()) + (["geometry"] if row["geom"] else [])
-                entry = {
-                    "report": row["id"],
-                    "type": row["type"],
-                    "status": row["status"],
-                    "date_of_information": row["date_of_information"].isoformat(),
-                    "approval_seq": row["approval_seq"],
-                    "by": row["created_by"],
-                    "source": row["source_name"],
-                    "changed": changed,
-                }
+                entry = _history_entry(row)
+                entry["changed"] = sorted(row["values"].keys()) + (["geometry"] if row["geom"] else [])
                 if not public:
                     entry["values"] = row["values"]
                 versions.append(entry)
@@ -119,20 +110,7 @@ def record(
                 # its outcomes are part of an area's life: land cancelled, reduced, cleared
                 by_report: dict[int, dict[str, Any]] = {}
                 for row in tx.outcome_history(ref):
-                    entry = by_report.setdefault(
-                        row["id"],
-                        {
-                            "report": row["id"],
-                            "type": row["type"],
-                            "status": row["status"],
-                            "date_of_information": row["date_of_information"].isoformat(),
-                            "approval_seq": row["approval_seq"],
-                            "by": row["created_by"],
-                            "source": row["source_name"],
-                            "changed": [],
-                            "outcomes": [],
-                        },
-                    )
+                    entry = by_report.setdefault(row["id"], {**_history_entry(row), "outcomes": []})
                     entry["outcomes"].append({"ref": row["outcome_ref"], "kind": row["values"].get("kind")})
                 for entry in by_report.values():
                     kinds = sorted({o["kind"] for o in entry["outcomes"]})
@@ -141,6 +119,19 @@ def record(
                 versions.sort(key=lambda v: (v["date_of_information"], v["approval_seq"] or 0, v["report"]))
             state["history"] = versions
     return state
+
+
+def _history_entry(row: Any) -> dict[str, Any]:
+    return {
+        "report": row["id"],
+        "type": row["type"],
+        "status": row["status"],
+        "date_of_information": row["date_of_information"].isoformat(),
+        "approval_seq": row["approval_seq"],
+        "by": row["created_by"],
+        "source": row["source_name"],
+        "changed": [],
+    }
 
 
 def registry_status(registry: Registry) -> dict[str, Any]:

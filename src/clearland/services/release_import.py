@@ -4,6 +4,7 @@ cleared, each matched to the hazard areas it overlaps and clipped to them, as on
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,14 +19,12 @@ from clearland.domain.vocab import (
     OnUnmatched,
     OutcomeKind,
     RecordKind,
-    ReportStatus,
     ReportType,
 )
 from clearland.errors import ValidationFailed
 from clearland.io import read_layer
-from clearland.services.approval import approve
-from clearland.services.imports import ImportOptions, Progress, _limits, _sha256, prepare
-from clearland.services.registry import Registry, acting_user, can_approve
+from clearland.services.imports import ImportOptions, Progress, _limits, _sha256, land_file_report, prepare
+from clearland.services.registry import Registry, acting_user
 
 
 @dataclass
@@ -119,7 +118,7 @@ def import_outcomes(
             if incoming
             else {}
         )
-        changes = []
+        changes: list[tuple[str, Mapping[str, Any], bytes | None]] = []
         unchanged = 0
         new_count = sum(1 for v, _g in incoming if v["source_id"] not in existing)
         refs = iter(tx.allocate_refs(RecordKind.OUTCOME, "OUT-", new_count))
@@ -149,20 +148,17 @@ def import_outcomes(
         if not changes:
             result["status"] = "nothing to change"
             return result
-        report_id = tx.insert_report(
-            type=ReportType.RELEASE_IMPORT.value,
-            status=ReportStatus.SUBMITTED,
-            date_of_information=doi,
-            created_by=user["id"],
-            source_name=path.name,
-            source_sha256=_sha256(path),
-            summary=summary,
+        result.update(
+            land_file_report(
+                tx,
+                user,
+                ReportType.RELEASE_IMPORT,
+                RecordKind.OUTCOME,
+                changes,
+                date_of_information=doi,
+                path=path,
+                sha256=_sha256(path),
+                summary=summary,
+            )
         )
-        written = tx.insert_changes(report_id, RecordKind.OUTCOME, changes)
-        result["report"] = report_id
-        if can_approve(user):
-            result["revision"] = approve(tx, report_id, user, written)["revision"]
-            result["status"] = "approved"
-        else:
-            result["status"] = "submitted"
     return result
