@@ -210,6 +210,12 @@ def test_release_import_from_the_command_line(tmp_path):
     shown = json.loads(run(db, "hazards", "show", "HA-000001", "--json").stdout)
     assert shown["remaining_area_m2"] == pytest.approx(shown["area_m2"] / 2, rel=1e-3)
     assert shown["remaining_geometry"]["type"] == "Polygon"
+    out = tmp_path / "outcomes.geojson"
+    assert run(db, "export", str(out), "--as", "outcomes").returncode == 0
+    exported = json.loads(out.read_text(encoding="utf-8"))["features"]
+    assert [(f["properties"]["kind"], f["properties"]["hazard_ref"]) for f in exported] == [
+        ("cleared", "HA-000001")
+    ]
     monthly = json.loads(run(db, "stats", "release", "--by", "month", "--json").stdout)
     assert list(monthly["groups"]) == ["2025-06"]
     assert monthly["groups"]["2025-06"]["cleared"] == pytest.approx(stats["released_m2"]["cleared"])

@@ -175,20 +175,23 @@ def export(
         str | None, typer.Option(help="gpkg, geojson, kml, shp, csv, fgb, parquet or osm.")
     ] = None,
     public: Annotated[bool, typer.Option("--public", help="Only the fields the public may see.")] = False,
-    as_kind: Annotated[str, typer.Option("--as", help="hazard-areas or admin-areas.")] = "hazard-areas",
+    as_kind: Annotated[
+        str, typer.Option("--as", help="hazard-areas, admin-areas or outcomes (released land).")
+    ] = "hazard-areas",
     as_of: AsOfOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Export hazard areas (or admin areas) to a GIS file."""
+    """Export hazard areas (or admin areas, or outcomes) to a GIS file."""
     from clearland.services import exports
 
-    if as_kind not in KIND_NAMES:
-        raise ConfigError(f"--as {as_kind}: choose hazard-areas or admin-areas")
+    kinds = {**KIND_NAMES, "outcomes": RecordKind.OUTCOME}
+    if as_kind not in kinds:
+        raise ConfigError(f"--as {as_kind}: choose {', '.join(kinds)}")
     result = exports.export(
         registry(),
         file,
         format=format,
-        kind=KIND_NAMES[as_kind],
+        kind=kinds[as_kind],
         public=public,
         as_of=date_option(as_of, "--as-of"),
     )
