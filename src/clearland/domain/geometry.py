@@ -195,12 +195,3 @@ def _ring_area(coords: Sequence[tuple[float, ...]]) -> float:
     xy = np.asarray(coords, dtype=float)
     area, _ = WGS84.polygon_area_perimeter(xy[:, 0], xy[:, 1])
     return float(area)
-
-
-def geodesic_union_area_m2(geoms: Sequence[shapely.Geometry]) -> float:
-    """Area of the union (overlaps counted once), m². The union is built in lon/lat, which is
-    exact for topology; the area is then measured on the ellipsoid."""
-    areal = [g for g in geoms if g is not None and not g.is_empty and g.area > 0]
-    if not areal:
-        return 0.0
-    return geodesic_area_m2(shapely.union_all(areal))

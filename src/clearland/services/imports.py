@@ -69,7 +69,7 @@ def import_file(
     """Import ``path``; returns the import summary. Raises ``InputFileError`` for an unreadable
     file and ``ValidationFailed`` (nothing written) when problems remain under the policy."""
     path = Path(path)
-    limits = _limits(registry)
+    limits = read_limits(registry)
     progress = progress or (lambda _stage, _done, _total: None)
     progress("read", 0, 1)
     source = read_layer(path, layer=options.layer, limits=limits, csv_geometry=options.csv_geometry)
@@ -89,7 +89,7 @@ def import_file(
         init_registry(registry)
     registry.store.check_ready()
     doi = options.date_of_information or dt.date.today()
-    sha256 = _sha256(path)
+    sha256 = file_sha256(path)
     record_type = RECORD_TYPES[options.kind]
     with registry.store.write() as tx:
         user = acting_user(tx, registry.user_name)
@@ -503,7 +503,7 @@ def _match_existing(
     return out
 
 
-def _limits(registry: Registry) -> ReadLimits:
+def read_limits(registry: Registry) -> ReadLimits:
     s = registry.settings.imports
     return ReadLimits(
         max_file_bytes=s.max_file_bytes,
@@ -513,7 +513,7 @@ def _limits(registry: Registry) -> ReadLimits:
     )
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):

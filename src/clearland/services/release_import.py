@@ -23,7 +23,14 @@ from clearland.domain.vocab import (
 )
 from clearland.errors import ValidationFailed
 from clearland.io import read_layer
-from clearland.services.imports import ImportOptions, Progress, _limits, _sha256, land_file_report, prepare
+from clearland.services.imports import (
+    ImportOptions,
+    Progress,
+    file_sha256,
+    land_file_report,
+    prepare,
+    read_limits,
+)
 from clearland.services.registry import Registry, acting_user
 
 
@@ -44,7 +51,7 @@ def import_outcomes(
 ) -> dict[str, Any]:
     path = Path(path)
     progress = progress or (lambda _stage, _done, _total: None)
-    source = read_layer(path, layer=options.layer, limits=_limits(registry))
+    source = read_layer(path, layer=options.layer, limits=read_limits(registry))
     constants = {"kind": options.outcome.value, "activity_type": options.activity_type.value}
     if options.organisation:
         constants["organisation"] = options.organisation
@@ -157,7 +164,7 @@ def import_outcomes(
                 changes,
                 date_of_information=doi,
                 path=path,
-                sha256=_sha256(path),
+                sha256=file_sha256(path),
                 summary=summary,
             )
         )

@@ -29,10 +29,10 @@ def show_report(registry: Registry, report_id: int) -> dict[str, Any]:
     """The report, and per record what it says against the current state (before → after)."""
     registry.store.check_ready()
     with registry.store.read() as tx:
-        report = next((r for r in tx.list_reports() if r["id"] == report_id), None)
-        if report is None:
+        found = tx.list_reports(report_id=report_id)
+        if not found:
             tx.get_report(report_id)  # raises UnknownRecord
-        assert report is not None
+        report = found[0]
         changes = tx.report_changes(report_id)
         by_kind: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for change in changes:

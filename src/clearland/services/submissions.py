@@ -13,7 +13,7 @@ from clearland.domain.records import HAZARD_AREA, allowed_geometry_types
 from clearland.domain.vocab import RecordKind, ReportStatus, ReportType, Role
 from clearland.errors import ValidationFailed
 from clearland.io.report_files import HazardReport, read_report_file
-from clearland.services.imports import _limits
+from clearland.services.imports import read_limits
 from clearland.services.registry import Registry, acting_user, require_role
 
 #: fields a report may not set: the ref names the record, the source id belongs to imports
@@ -23,7 +23,7 @@ NOT_SETTABLE = frozenset({"ref", "source_id"})
 def submit_report_file(registry: Registry, path: str | Path) -> dict[str, Any]:
     """Check ``path`` completely, then store it as a submitted report; nothing on any error."""
     path = Path(path)
-    report = read_report_file(path, _limits(registry))
+    report = read_report_file(path, read_limits(registry))
     assert isinstance(report, HazardReport)
     registry.store.check_ready()
     problems: list[dict[str, Any]] = []

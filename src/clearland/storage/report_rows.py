@@ -141,7 +141,9 @@ class ReportRows:
             raise UnknownRecord(f"no report {report_id}")
         return dict(row)
 
-    def list_reports(self, *, status: str | None = None, type: str | None = None) -> list[dict[str, Any]]:
+    def list_reports(
+        self, *, status: str | None = None, type: str | None = None, report_id: int | None = None
+    ) -> list[dict[str, Any]]:
         """Reports newest first, with who made and decided them and how many records each touches."""
         r, rc = t.reports, t.report_changes
         maker, decider = t.users.alias("maker"), t.users.alias("decider")
@@ -169,6 +171,8 @@ class ReportRows:
             query = query.where(r.c.status == status)
         if type is not None:
             query = query.where(r.c.type == type)
+        if report_id is not None:
+            query = query.where(r.c.id == report_id)
         return [dict(row) for row in self.conn.execute(query).mappings()]
 
     def report_changes(self, report_id: int) -> list[dict[str, Any]]:
@@ -207,28 +211,21 @@ class ReportRows:
 
     def history(self, kind: RecordKind, ref: str) -> list[dict[str, Any]]:
         """Every report that changed the record, approved or not, oldest information first."""
-        rc, r, u = t.report_changes, t.reports, t.users
-        rows = self.conn.execute(
-            select(
-                r.c.id,
-                r.c.type,
-                r.c.status,
-                r.c.date_of_information,
-                r.c.approval_seq,
-                r.c.source_name,
-                u.c.name.label("created_by"),
-                rc.c["values"],
-                rc.c.geom,
-            )
-            .join(r, r.c.id == rc.c.report_id)
-            .join(u, u.c.id == r.c.created_by)
-            .where(rc.c.kind == kind.value, rc.c.ref == ref)
-            .order_by(r.c.date_of_information, r.c.approval_seq, r.c.id)
-        ).mappings()
-        return [dict(row) for row in rows]
+        rc = t.report_changes
+        return self._report_history((rc.c.kind == kind.value) & (rc.c.ref == ref), rc.c["values"], rc.c.geom)
 
     def outcome_history(self, hazard_ref: str) -> list[dict[str, Any]]:
         """Every report that recorded outcomes in this hazard area (one row per outcome part)."""
+        rc = t.report_changes
+        return self._report_history(
+            (rc.c.kind == RecordKind.OUTCOME.value)
+            & (rc.c["values"]["hazard_ref"].as_string() == hazard_ref),
+            rc.c.ref.label("outcome_ref"),
+            rc.c["values"],
+        )
+
+    def _report_history(self, condition: Any, *change_columns: Any) -> list[dict[str, Any]]:
+        """The reports of the changes meeting ``condition``, with who made them, oldest first."""
         rc, r, u = t.report_changes, t.reports, t.users
         rows = self.conn.execute(
             select(
@@ -239,15 +236,11 @@ class ReportRows:
                 r.c.approval_seq,
                 r.c.source_name,
                 u.c.name.label("created_by"),
-                rc.c.ref.label("outcome_ref"),
-                rc.c["values"],
+                *change_columns,
             )
             .join(r, r.c.id == rc.c.report_id)
             .join(u, u.c.id == r.c.created_by)
-            .where(
-                rc.c.kind == RecordKind.OUTCOME.value,
-                rc.c["values"]["hazard_ref"].as_string() == hazard_ref,
-            )
+            .where(condition)
             .order_by(r.c.date_of_information, r.c.approval_seq, r.c.id)
         ).mappings()
         return [dict(row) for row in rows]

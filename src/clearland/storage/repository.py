@@ -164,9 +164,6 @@ class Tx(ReportRows):
         blank = {ref for ref, (_id, version) in found.items() if version == 0}
         return {ref: rid for ref, (rid, _v) in found.items()}, blank
 
-    def record_ids(self, kind: RecordKind, refs: Sequence[str]) -> dict[str, int]:
-        return {ref: rid for ref, (rid, _v) in self._record_versions(kind, refs).items()}
-
     def _record_versions(self, kind: RecordKind, refs: Sequence[str]) -> dict[str, tuple[int, int]]:
         out: dict[str, tuple[int, int]] = {}
         r = t.records
