@@ -187,6 +187,11 @@ def union_area_m2(geoms: np.ndarray, areas: np.ndarray) -> float:
     clustered = clustered[np.argsort(labels[clustered], kind="stable")]
     starts = np.flatnonzero(np.diff(labels[clustered])) + 1
     clusters = np.split(clustered, starts)
+    # unions are computed in lon/lat; densified members keep their geodesic areas (see
+    # _densify_geodesic), so the union of touching polygons never measures more than their sum
+    dense = geoms.copy()
+    dense[clustered] = [_densify_geodesic(g, _DENSIFY_M) for g in geoms[clustered]]
+    geoms = dense
     pairs = [c for c in clusters if len(c) == 2]
     larger = [c for c in clusters if len(c) > 2]
     unions = []
