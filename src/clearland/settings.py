@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     database_url: str = Field("clearland.db", description="database URL or SQLite file path")
     user: str = Field("admin", description="user that CLI actions run as")
     sliver_min_m2: float = Field(1.0, description="gaps and parts smaller than this are slivers")
+    authority: str = Field(
+        "National Mine Action Authority",
+        description="the authority named on completion reports and certificates",
+    )
     imports: ImportSettings = Field(default_factory=ImportSettings)
 
 

@@ -257,6 +257,14 @@ def test_full_life_cycle_with_areas_checked_at_every_step() -> None:
     cha, rest = split_confirmed(hazard, [match.parts[0].geometry], released)
     assert rest.is_empty and close(ref_area(cha), ref_area(confirmed))
     state = step("SHA", "open", A.TS, {K.CONFIRMED, K.REDUCED}, remaining_m2=ref_area(rest))
+    # the confirmed block is split off as a CHA; nothing is left of the SHA, which closes
+    assert (state.category, state.status, state.split_off) == (
+        HazardCategory.SHA,
+        HazardStatus.CLOSED,
+        HazardCategory.CHA,
+    )
+    # a TS that only confirms all land left makes the area itself a CHA
+    state = step("SHA", "open", A.TS, {K.CONFIRMED}, remaining_m2=0.0)
     assert (state.category, state.status, state.split_off) == (HazardCategory.CHA, HazardStatus.OPEN, None)
     remaining = remaining_geometry(hazard, released)
     assert close(ref_area(remaining), ref_area(cha))
@@ -359,7 +367,8 @@ def test_every_situation_gets_a_transition_or_a_reason() -> None:
         was_closed = status is HazardStatus.CLOSED
         if state.status is HazardStatus.CLOSED and not was_closed:
             assert remaining < 1.0, (category, status, activity, kinds)  # land left never closes
-            assert qc or kinds == {K.CANCELLED}  # closing needs QC, unless all was cancelled by NTS
+            # closing needs QC, unless all was cancelled by NTS or an SHA's land went to a CHA split off it
+            assert qc or kinds == {K.CANCELLED} or state.split_off is HazardCategory.CHA
         if was_closed:
             assert state.status is (HazardStatus.OPEN if evidence else HazardStatus.CLOSED)
         if activity is A.HANDOVER:

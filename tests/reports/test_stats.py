@@ -3,6 +3,7 @@ independent computation (shapely union in lon/lat, pyproj geodesic area ring by 
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 import warnings
@@ -51,7 +52,7 @@ def reference_densify(geom: shapely.Geometry, step_m: float = 5.0) -> shapely.Ge
 
     def ring(coords: list[tuple[float, float]]) -> list[tuple[float, float]]:
         out: list[tuple[float, float]] = []
-        for (x0, y0), (x1, y1) in zip(coords[:-1], coords[1:], strict=True):
+        for (x0, y0), (x1, y1) in itertools.pairwise(coords):
             length = GEOD.inv(x0, y0, x1, y1)[2]
             out.append((x0, y0))
             out.extend(GEOD.npts(x0, y0, x1, y1, int(length // step_m)))

@@ -50,7 +50,7 @@ def test_submit_then_approve_creates_and_updates(seeded, tmp_path):
         tmp_path / "r.json",
         hazard_areas=[
             {"set": {"category": "SHA", "hazard_types": "AP mine", "name": "Checkpoint"}, "geometry": POLY},
-            {"ref": "HA-000001", "set": {"marking": "fenced", "status": "worked_on"}},
+            {"ref": "HA-000001", "set": {"marking": "fenced", "priority": "high"}},
         ],
     )
     result = submit_report_file(seeded, path)
@@ -62,10 +62,19 @@ def test_submit_then_approve_creates_and_updates(seeded, tmp_path):
     records = {r["ref"]: r for r in queries.records(seeded)}
     assert records["HA-000002"]["organisation"] == "Example Operator"
     assert records["HA-000002"]["hazard_types"] == ["ap_mine"]
-    assert records["HA-000001"]["marking"] == "fenced" and records["HA-000001"]["status"] == "worked_on"
+    assert records["HA-000001"]["marking"] == "fenced" and records["HA-000001"]["priority"] == "high"
     # the earlier state is still there as of its date
     (before,) = queries.records(seeded, as_of=dt.date(2025, 6, 1))
-    assert before["marking"] is None and before["status"] == "open"
+    assert before["marking"] is None and before["priority"] is None
+
+
+def test_a_hazard_report_cannot_move_an_area_between_states(seeded, tmp_path):
+    path = write_report(tmp_path / "r.json", hazard_areas=[{"ref": "HA-000001", "set": {"status": "closed"}}])
+    with pytest.raises(ValidationFailed) as failed:
+        submit_report_file(seeded, path)
+    (problem,) = failed.value.detail
+    assert problem["field"] == "hazard_areas[0].set.status"
+    assert "changes through approved activity reports" in problem["message"]
 
 
 BAD = {

@@ -275,6 +275,12 @@ def stats_release(
     rows = [[key, *(output.km2(group[k]) for k in kinds)] for key, group in result["groups"].items()]
     rows.append(["all", *(output.km2(result["released_m2"][k]) for k in kinds)])
     output.table(f"Land released by {by}", [by, *kinds], rows)
+    devices = result["devices_destroyed"]
+    if devices["total"]:
+        categories = sorted(devices["total"])
+        rows = [[key, *(counts.get(c, 0) for c in categories)] for key, counts in devices["groups"].items()]
+        rows.append(["all", *(devices["total"][c] for c in categories)])
+        output.table(f"Devices destroyed by {by}", [by, *categories], rows)
 
 
 @app.command()

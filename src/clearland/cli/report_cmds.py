@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -27,6 +27,14 @@ def report_submit(
     result = submit_report_file(registry(), file)
     if as_json:
         output.print_json(result)
+    elif "activity" in result:
+        output.out.print(
+            f"Report {result['report']} ({result['type']}) submitted for review: activity "
+            f"{result['activity']}, {len(result['outcomes'])} outcome part(s), "
+            f"{len(result['devices'])} device record(s)"
+        )
+        if result["dropped_outside_m2"]:
+            output.out.print(f"{result['dropped_outside_m2']:,.1f} m² outside the hazard areas were dropped")
     else:
         output.out.print(
             f"Report {result['report']} ({result['type']}) submitted for review: "
@@ -118,6 +126,22 @@ def report_show(
     output.table(None, ["ref", "action", "field", "before", "after"], rows[:200])
     if len(rows) > 200:
         output.out.print(f"… and {len(rows) - 200} more lines (all of them with --json)")
+    _print_transitions(item.get("transitions"), "If approved now:")
+    if "approval_refused" in item:
+        output.out.print(f"[red]Approval would be refused:[/red] {item['approval_refused']['message']}")
+
+
+def _print_transitions(transitions: list[dict[str, Any]] | None, title: str) -> None:
+    if not transitions:
+        return
+    output.out.print(title)
+    for step in transitions:
+        before, after = step["from"], step["to"]
+        split = f"; splits off {step['split_off']}" if step.get("split_off") else ""
+        output.out.print(
+            f"  {step['ref']}: {before['category']} {before['status']} → {after['category']} "
+            f"{after['status']}{split} — {step['reason']}"
+        )
 
 
 @report_app.command("approve")
@@ -133,6 +157,7 @@ def report_approve(report_id: int, as_json: JsonOpt = False) -> None:
         output.out.print(
             f"Approved report {report_id}: {result['records']} records (revision {result['revision']})"
         )
+        _print_transitions(result.get("transitions"), "Hazard areas:")
 
 
 @report_app.command("reject")
@@ -170,3 +195,24 @@ def report_unapprove(
             f"Unapproved report {report_id}: {result['records_rebuilt']} records rebuilt, "
             f"{result['records_withdrawn']} withdrawn (revision {result['revision']})"
         )
+
+
+@report_app.command("pdf")
+@handles_errors
+def report_pdf(
+    report_id: Annotated[int, typer.Argument(help="An activity report's id.")],
+    out: Annotated[Path, typer.Option("--out", help="The PDF file to write.")],
+    hazard: Annotated[
+        str | None, typer.Option("--hazard", help="The hazard area, when the report worked on several.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write the completion report (or, for a handover, the handover certificate) as PDF."""
+    from clearland.services.documents import report_pdf as make_pdf
+
+    result = make_pdf(registry(), report_id, out, hazard_ref=hazard)
+    if as_json:
+        output.print_json(result)
+    else:
+        title = result["document"].replace("_", " ").capitalize()
+        output.out.print(f"{title} for {result['hazard_area']} written to {result['file']}")

@@ -10,8 +10,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from clearland.domain.vocab import (
+    ActivityStatus,
     ActivityType,
+    Asset,
     Blockage,
+    DeviceCategory,
+    Disposal,
     EvidenceType,
     HazardCategory,
     HazardStatus,
@@ -27,7 +31,7 @@ from clearland.domain.vocab import (
 @dataclass(frozen=True)
 class FieldSpec:
     name: str
-    kind: str  # "str" | "int" | "float" | "vocab" | "vocab_list" | "date"
+    kind: str  # "str" | "int" | "float" | "bool" | "vocab" | "vocab_list" | "str_list" | "date" | "json"
     vocab: type[Vocabulary] | None = None
     required: bool = False
     default: Any = None
@@ -55,6 +59,15 @@ class FieldSpec:
             if not math.isfinite(number) or number < 0:
                 raise ValueError(f"{raw!r} is not a finite number ≥ 0")
             return number
+        if self.kind == "bool":
+            return _parse_bool(raw)
+        if self.kind == "str_list":
+            items = raw if isinstance(raw, list | tuple) else _split_list(str(raw))
+            return sorted({str(item).strip() for item in items if str(item).strip()}) or None
+        if self.kind == "json":
+            if not isinstance(raw, list | dict):
+                raise ValueError(f"{raw!r} is not a list or an object")
+            return raw
         if self.kind == "date":
             if isinstance(raw, dt.date):
                 return raw.isoformat()[:10]
@@ -65,6 +78,17 @@ class FieldSpec:
         items = raw if isinstance(raw, list | tuple) else _split_list(str(raw))
         values = [self.vocab.parse(item).value for item in items if str(item).strip()]
         return sorted(set(values)) or None
+
+
+def _parse_bool(raw: object) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in ("true", "yes", "y", "1", "passed", "pass"):
+        return True
+    if text in ("false", "no", "n", "0", "failed", "fail"):
+        return False
+    raise ValueError(f"{raw!r} is not yes or no")
 
 
 def _split_list(text: str) -> list[str]:
@@ -140,6 +164,15 @@ HAZARD_AREA = RecordType(
         FieldSpec("organisation", "str"),
         FieldSpec("minefield_record_ref", "str", description="linked minefield record (restricted)"),
         FieldSpec("source_id", "str", description="the feature's id in the file it came from"),
+        FieldSpec(
+            "parent_ref",
+            "str",
+            public=True,
+            description="the SHA this CHA was split from (set when a survey confirming it is approved)",
+        ),
+        FieldSpec(
+            "handed_over_on", "date", public=True, description="date of the handover (set by approval)"
+        ),
     ),
 )
 
@@ -175,6 +208,45 @@ OUTCOME = RecordType(
         FieldSpec("activity_type", "vocab", ActivityType, public=True),
         FieldSpec("organisation", "str"),
         FieldSpec("source_id", "str"),
+        FieldSpec("activity_ref", "str", public=True, description="the activity that established it"),
+    ),
+)
+
+ACTIVITY = RecordType(
+    kind=RecordKind.ACTIVITY,
+    ref_prefix="ACT-",
+    # the land worked on: the union of its hazard areas when the report gives no worksite
+    geometry_types=frozenset({"Polygon", "MultiPolygon", "Point", "MultiPoint", "GeometryCollection"}),
+    fields=(
+        FieldSpec("ref", "str", public=True),
+        FieldSpec("activity_type", "vocab", ActivityType, required=True, public=True),
+        FieldSpec("organisation", "str", public=True),
+        FieldSpec("start_date", "date", public=True),
+        FieldSpec("end_date", "date", public=True),
+        FieldSpec("status", "vocab", ActivityStatus, default=ActivityStatus.COMPLETED.value, public=True),
+        FieldSpec("hazard_refs", "str_list", public=True, description="hazard areas worked on"),
+        FieldSpec("depth_cm", "int", public=True, description="depth of clearance, cm"),
+        FieldSpec("assets", "vocab_list", Asset, public=True, description="manual · mechanical · dog"),
+        FieldSpec("qc_passed", "bool", public=True, description="quality control result (QC only)"),
+        FieldSpec("new_evidence", "str", description="new evidence of explosive ordnance reported"),
+        FieldSpec("description", "str"),
+        FieldSpec("markers", "json", public=True, description="permanent markers and signs placed"),
+    ),
+)
+
+DEVICE = RecordType(
+    kind=RecordKind.DEVICE,
+    ref_prefix="DEV-",
+    geometry_types=frozenset({"Point"}),
+    fields=(
+        FieldSpec("ref", "str", public=True),
+        FieldSpec("category", "vocab", DeviceCategory, required=True, public=True),
+        FieldSpec("model", "str", public=True, description="e.g. PMA-2; empty when not known"),
+        FieldSpec("quantity", "int", required=True, public=True),
+        FieldSpec("depth_cm", "int", public=True),
+        FieldSpec("disposal", "vocab", Disposal, required=True, public=True),
+        FieldSpec("activity_ref", "str", public=True),
+        FieldSpec("hazard_ref", "str", public=True),
     ),
 )
 
@@ -182,6 +254,8 @@ RECORD_TYPES: dict[RecordKind, RecordType] = {
     RecordKind.HAZARD_AREA: HAZARD_AREA,
     RecordKind.ADMIN_AREA: ADMIN_AREA,
     RecordKind.OUTCOME: OUTCOME,
+    RecordKind.ACTIVITY: ACTIVITY,
+    RecordKind.DEVICE: DEVICE,
 }
 
 #: columns computed by clearland, present on every current record and in exports

@@ -402,6 +402,12 @@ _OUTCOMES_ALLOWED: dict[ActivityType, frozenset[OutcomeKind]] = {
     A.BAC: frozenset({K.CLEARED}),
 }  # and none for an EOD spot task, QA, QC or a handover
 
+
+def outcomes_allowed(activity: ActivityType) -> frozenset[OutcomeKind]:
+    """The outcome kinds ``activity`` may report (none for an EOD spot task, QA, QC or handover)."""
+    return _OUTCOMES_ALLOWED.get(activity, frozenset())
+
+
 #: the new (category, status) of a rule; ``None`` keeps the current value
 _Then = tuple[HazardCategory | None, HazardStatus | None]
 
@@ -478,12 +484,14 @@ RULES: tuple[Rule, ...] = (
     # an SHA
     _refuse(lambda s: s.category is Cat.SHA and s.is_(*CLEARING),
             "an SHA cannot be cleared before a technical survey confirms its hazardous part as a CHA"),
-    Rule(lambda s: s.category is Cat.SHA and K.CONFIRMED in s.kinds and not s.no_land_left,
-         (None, St.WORKED_ON),
+    Rule(lambda s: s.category is Cat.SHA and s.kinds == {K.CONFIRMED} and s.no_land_left, (Cat.CHA, St.OPEN),
+         "all land left in the SHA is confirmed hazardous: the area becomes a CHA"),
+    Rule(lambda s: s.category is Cat.SHA and K.CONFIRMED in s.kinds and s.no_land_left, (None, St.CLOSED),
+         "the confirmed part becomes a new CHA (a child of this area) and the rest is released: "
+         "no land is left in the SHA, which closes", split_off=Cat.CHA),
+    Rule(lambda s: s.category is Cat.SHA and K.CONFIRMED in s.kinds, (None, St.WORKED_ON),
          "the confirmed part becomes a new CHA (a child of this area); {remaining} stay an SHA",
          split_off=Cat.CHA),
-    Rule(lambda s: s.category is Cat.SHA and K.CONFIRMED in s.kinds, (Cat.CHA, St.OPEN),
-         "all land left in the SHA is confirmed hazardous: the area becomes a CHA"),
     # a CHA
     _refuse(lambda s: s.category is Cat.CHA and s.is_(A.NTS),
             "a CHA is confirmed by direct evidence: a non-technical survey cannot cancel it; "

@@ -136,6 +136,7 @@ class ReportStatus(Vocabulary):
 
 class ReportType(Vocabulary):
     HAZARD_REPORT = "hazard_report"
+    ACTIVITY_REPORT = "activity_report"
     IMPORT_BATCH = "import_batch"
     RELEASE_IMPORT = "release_import"
     EDIT = "edit"
@@ -145,6 +146,8 @@ class RecordKind(Vocabulary):
     HAZARD_AREA = "hazard_area"
     ADMIN_AREA = "admin_area"
     OUTCOME = "outcome"
+    ACTIVITY = "activity"
+    DEVICE = "device"
 
 
 class Role(Vocabulary):
@@ -222,3 +225,74 @@ class ActivityType(Vocabulary):
             "handoverofland": "handover",
             "handovercertificate": "handover",
         }
+
+
+class ActivityStatus(Vocabulary):
+    PLANNED = "planned"
+    ONGOING = "ongoing"
+    COMPLETED = "completed"
+    SUSPENDED = "suspended"
+
+    @classmethod
+    def aliases(cls) -> dict[str, str]:
+        return {"inprogress": "ongoing", "complete": "completed", "done": "completed", "paused": "suspended"}
+
+
+class Asset(Vocabulary):
+    """Clearance assets (IMAS 09.10 manual, 09.50 mechanical, 09.40 animal detection systems)."""
+
+    MANUAL = "manual"
+    MECHANICAL = "mechanical"
+    DOG = "dog"
+
+    @classmethod
+    def aliases(cls) -> dict[str, str]:
+        return {"mdd": "dog", "minedetectiondog": "dog", "dogs": "dog", "machine": "mechanical"}
+
+
+class DeviceCategory(Vocabulary):
+    AP_MINE = "ap_mine"
+    AT_MINE = "at_mine"
+    UXO = "uxo"
+    AXO = "axo"
+    SUBMUNITION = "submunition"
+    IED = "ied"
+    OTHER = "other"
+
+    @classmethod
+    def aliases(cls) -> dict[str, str]:
+        return {
+            "antipersonnelmine": "ap_mine",
+            "apm": "ap_mine",
+            "antitankmine": "at_mine",
+            "atm": "at_mine",
+            "antivehiclemine": "at_mine",
+            "unexplodedordnance": "uxo",
+            "abandonedexplosiveordnance": "axo",
+            "clustermunition": "submunition",
+            "bomblet": "submunition",
+        }
+
+
+class Disposal(Vocabulary):
+    DESTROYED_IN_SITU = "destroyed_in_situ"
+    REMOVED = "removed"
+    RENDERED_SAFE = "rendered_safe"
+
+    @classmethod
+    def aliases(cls) -> dict[str, str]:
+        return {
+            "destroyed": "destroyed_in_situ",
+            "insitu": "destroyed_in_situ",
+            "blowninplace": "destroyed_in_situ",
+        }
+
+
+class MarkerType(Vocabulary):
+    SIGN = "sign"
+    FENCE = "fence"
+    PERMANENT_MARKER = "permanent_marker"
+
+    @classmethod
+    def aliases(cls) -> dict[str, str]:
+        return {"warningsign": "sign", "permanent": "permanent_marker", "benchmark": "permanent_marker"}

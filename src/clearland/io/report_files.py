@@ -86,7 +86,144 @@ class HazardReport(BaseModel):
     hazard_areas: list[HazardAreaEntry] = Field(min_length=1)
 
 
-REPORT_MODELS: dict[str, type[BaseModel]] = {"hazard_report": HazardReport}
+class PointGeometry(BaseModel):
+    """A GeoJSON Point (RFC 7946): ``[longitude, latitude]`` in EPSG:4326."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["Point"]
+    coordinates: list[float] = Field(min_length=2, max_length=3)
+
+
+class PolygonGeometry(BaseModel):
+    """A GeoJSON Polygon or MultiPolygon (RFC 7946): EPSG:4326, longitude first."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["Polygon", "MultiPolygon"]
+    coordinates: list[Any]
+
+
+class OutcomeEntry(BaseModel):
+    """Land the activity cancelled, reduced, cleared or confirmed. The polygon is clipped to the
+    hazard areas the report works on; a part outside all of them is an error (or dropped with
+    ``"on_unmatched": "skip"``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: str = Field(description="cancelled · reduced · cleared · confirmed")
+    hazard_ref: str | None = Field(
+        None, description="limit the outcome to this hazard area (one of the report's hazard_areas)"
+    )
+    geometry: PolygonGeometry
+
+
+class DeviceEntry(BaseModel):
+    """An item found, destroyed or removed (IMAS 04.10)."""
+
+    model_config = ConfigDict(extra="forbid")
+    category: str = Field(description="ap_mine · at_mine · uxo · axo · submunition · ied · other")
+    model: str | None = Field(None, description="e.g. PMA-2; omit when not known")
+    quantity: int = Field(description="number of items, at least 1")
+    position: PointGeometry
+    depth_cm: int | None = Field(None, description="depth below the surface, cm")
+    disposal: str = Field(description="destroyed_in_situ · removed · rendered_safe")
+    hazard_ref: str | None = Field(None, description="the hazard area it was found in, if known")
+
+
+class MarkerEntry(BaseModel):
+    """A permanent marker or sign placed by the activity."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: str = Field(description="sign · fence · permanent_marker")
+    position: PointGeometry
+    description: str | None = None
+
+
+_SQUARE: Any = [[[17.80, 43.85], [17.81, 43.85], [17.81, 43.86], [17.80, 43.86], [17.80, 43.85]]]
+
+
+class ActivityReport(BaseModel):
+    """Work done on hazard areas: a non-technical or technical survey, clearance, battle area
+    clearance, an EOD spot task, quality assurance or control, or a handover. On approval it
+    records the activity, its outcomes and devices, and moves each hazard area it works on to
+    the state the rules allow (or is refused with the reason)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "activity_report",
+                    "activity_type": "ts",
+                    "date_of_information": "2026-05-20",
+                    "organisation": "Example Demining Operator",
+                    "start_date": "2026-05-04",
+                    "end_date": "2026-05-19",
+                    "status": "completed",
+                    "hazard_areas": ["HA-000012"],
+                    "assets": ["manual", "dog"],
+                    "depth_cm": 13,
+                    "outcomes": [
+                        {
+                            "kind": "confirmed",
+                            "geometry": {
+                                "type": "Polygon",
+                                "coordinates": [
+                                    [
+                                        [17.80, 43.85],
+                                        [17.805, 43.85],
+                                        [17.805, 43.855],
+                                        [17.80, 43.855],
+                                        [17.80, 43.85],
+                                    ]
+                                ],
+                            },
+                        },
+                        {"kind": "reduced", "geometry": {"type": "Polygon", "coordinates": _SQUARE}},
+                    ],
+                    "devices": [
+                        {
+                            "category": "ap_mine",
+                            "model": "PMA-2",
+                            "quantity": 2,
+                            "position": {"type": "Point", "coordinates": [17.802, 43.852]},
+                            "depth_cm": 5,
+                            "disposal": "destroyed_in_situ",
+                        }
+                    ],
+                }
+            ]
+        },
+    )
+    type: Literal["activity_report"]
+    activity_type: str = Field(description="nts · ts · clearance · bac · eod_spot_task · qa · qc · handover")
+    activity_ref: str | None = Field(
+        None,
+        description="ref of an activity reported before (a progress report continued); omit for a new one",
+    )
+    date_of_information: dt.date
+    organisation: str | None = None
+    start_date: dt.date | None = None
+    end_date: dt.date | None = None
+    status: str = Field("completed", description="planned · ongoing · completed · suspended")
+    hazard_areas: list[str] = Field(min_length=1, description="refs of the hazard areas worked on")
+    depth_cm: int | None = Field(None, description="depth of clearance, cm")
+    assets: list[str] = Field(default_factory=list, description="manual · mechanical · dog")
+    qc_passed: bool | None = Field(None, description="quality control: did the released land pass?")
+    new_evidence: str | None = Field(
+        None, description="new evidence of explosive ordnance (reopens a closed hazard area)"
+    )
+    description: str | None = None
+    worksite: PolygonGeometry | None = Field(
+        None, description="the land worked on; default: the hazard areas worked on"
+    )
+    outcomes: list[OutcomeEntry] = Field(default_factory=list)
+    devices: list[DeviceEntry] = Field(default_factory=list)
+    markers: list[MarkerEntry] = Field(default_factory=list)
+    on_unmatched: Literal["reject", "skip"] = Field(
+        "reject", description="outcome land outside the hazard areas: refuse the report, or drop that land"
+    )
+
+
+REPORT_MODELS: dict[str, type[BaseModel]] = {"hazard_report": HazardReport, "activity_report": ActivityReport}
 
 
 def report_schema(report_type: str) -> dict[str, Any]:

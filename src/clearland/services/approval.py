@@ -12,17 +12,24 @@ import shapely
 from clearland.domain.geometry import geodesic_areas_m2
 from clearland.domain.reconcile import Change, conflicts, fold, next_status
 from clearland.domain.records import RECORD_TYPES
-from clearland.domain.vocab import RecordKind, ReportStatus
+from clearland.domain.vocab import RecordKind, ReportStatus, ReportType
 from clearland.errors import ConflictError, StateError
 from clearland.services.remaining import refresh_remaining
+from clearland.services.transitions import plan_transitions
 from clearland.storage.repository import Tx
 
 
 def approve(
-    tx: Tx, report_id: int, approver: dict[str, Any], changes: list[dict[str, Any]] | None = None
+    tx: Tx,
+    report_id: int,
+    approver: dict[str, Any],
+    changes: list[dict[str, Any]] | None = None,
+    *,
+    sliver_min_m2: float = 1.0,
 ) -> dict[str, Any]:
     """Approve ``report_id`` and reconcile it. Raises ``ConflictError`` (and the caller's
-    transaction rolls back) when another report says otherwise with the same date."""
+    transaction rolls back) when another report says otherwise with the same date, and
+    ``StateError`` when the rules refuse what an activity report does to a hazard area."""
     report = tx.get_report(report_id)
     try:
         status = next_status(ReportStatus(report["status"]), "approve")
@@ -32,7 +39,15 @@ def approve(
     doi: dt.date = report["date_of_information"]
     by_kind: dict[str, list[dict[str, Any]]] = defaultdict(list)
     # ``changes``: the report's rows when the caller has just written them in this transaction
-    for change in changes if changes is not None else tx.report_changes(report_id):
+    stored = changes if changes is not None else tx.report_changes(report_id)
+    transitions: list[dict[str, Any]] = []
+    if report["type"] == ReportType.ACTIVITY_REPORT.value:
+        # the hazard areas' new states, decided now against the registry as it is; stored with
+        # the report so that its history shows them and an unapproval undoes them
+        extra, transitions = plan_transitions(tx, report, stored, sliver_min_m2=sliver_min_m2, allocate=True)
+        if extra:
+            stored = [*stored, *tx.insert_changes(report_id, RecordKind.HAZARD_AREA, extra)]
+    for change in stored:
         by_kind[change["kind"]].append(change)
     found: list[dict[str, Any]] = []
     applied = 0
@@ -85,23 +100,29 @@ def approve(
             f"report(s) of the same date of information ({doi}) on {len(found)} field(s)",
             detail=found,
         )
-    refresh_remaining(tx, touched_hazards)
+    refresh_remaining(tx, touched_hazards, sliver_min_m2=sliver_min_m2)
     tx.set_report_status(report_id, status, decided_by=approver["id"], approval_seq=seq)
     revision = tx.bump_revision()
-    return {"report": report_id, "records": applied, "revision": revision}
+    result: dict[str, Any] = {"report": report_id, "records": applied, "revision": revision}
+    if transitions:
+        result["transitions"] = transitions
+    return result
 
 
 def _hazards_touched(tx: Tx, kind: RecordKind, states: list[dict[str, Any]], created: set[str]) -> set[str]:
     """Hazard areas whose remaining land may have changed with these states."""
     if kind is RecordKind.HAZARD_AREA:
-        # a new hazard area has nothing released yet: its remaining land is its area
-        return {s["ref"] for s in states if s["ref"] not in created}
+        # a new hazard area has nothing released yet: its remaining land is its area; a CHA split
+        # off an SHA takes its land from the parent's remaining land
+        return {s["ref"] for s in states if s["ref"] not in created} | {
+            s["parent_ref"] for s in states if s.get("parent_ref")
+        }
     if kind is RecordKind.OUTCOME:
         return {s["hazard_ref"] for s in states if s.get("hazard_ref")}
     return set()
 
 
-def rebuild(tx: Tx, kind: RecordKind, record_ids: list[int]) -> int:
+def rebuild(tx: Tx, kind: RecordKind, record_ids: list[int], *, sliver_min_m2: float = 1.0) -> int:
     """Recompute the current state of records from their approved changes (after an
     unapproval); a record no approved report supports any more leaves the current state."""
     changes = tx.approved_changes(record_ids)
@@ -124,7 +145,7 @@ def rebuild(tx: Tx, kind: RecordKind, record_ids: list[int]) -> int:
     touched = _hazards_touched(tx, kind, [*before, *states], set())
     if kind is RecordKind.HAZARD_AREA:
         touched -= {s["ref"] for s in before if s["record_id"] in gone}
-    refresh_remaining(tx, touched)
+    refresh_remaining(tx, touched, sliver_min_m2=sliver_min_m2)
     return len(states)
 
 

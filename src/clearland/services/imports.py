@@ -171,6 +171,7 @@ def land_file_report(
     path: Path,
     sha256: str,
     summary: dict[str, Any],
+    sliver_min_m2: float = 1.0,
 ) -> dict[str, Any]:
     """Store a report made from a file and, when ``user`` may approve, approve it at once
     (in the caller's transaction). Returns ``report``, ``status`` and maybe ``revision``."""
@@ -191,7 +192,7 @@ def land_file_report(
     changes.clear()  # the written rows hold the same values; do not keep two lists alive
     if not approving:
         return {"report": report_id, "status": "submitted"}
-    outcome = approve(tx, report_id, user, written)
+    outcome = approve(tx, report_id, user, written, sliver_min_m2=sliver_min_m2)
     return {"report": report_id, "status": "approved", "revision": outcome["revision"]}
 
 

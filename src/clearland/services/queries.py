@@ -70,7 +70,9 @@ def _as_of(tx: Any, kind: RecordKind, as_of: dt.date) -> list[dict[str, Any]]:
     if kind is RecordKind.HAZARD_AREA and states:
         # remaining land as of the date: the hazard minus the outcomes released by then
         outcomes = _as_of(tx, RecordKind.OUTCOME, as_of)
-        for state, rest, area_m2, _problems in remaining_for(states, outcomes, sliver_min_m2=1.0):
+        for state, rest, area_m2, _problems in remaining_for(
+            states, outcomes, sliver_min_m2=1.0, children=states
+        ):
             state["remaining_geometry"] = rest
             state["remaining_area_m2"] = area_m2
     return states
@@ -96,8 +98,12 @@ def record(
         if state is None:
             when = f" on {as_of}" if as_of else ""
             raise UnknownRecord(f"no {kind.value.replace('_', ' ')} {ref!r}{when}")
+        if kind is RecordKind.HAZARD_AREA and as_of is None:
+            state.update(_work_on(tx, ref))
         if public:
-            state = {**public_view(RECORD_TYPES[kind], state), "geometry": state["geometry"]}
+            keep = {"activities", "devices", "children", "outcomes"}
+            extra = {k: v for k, v in state.items() if k in keep}
+            state = {**public_view(RECORD_TYPES[kind], state), **extra, "geometry": state["geometry"]}
         if history:
             versions = []
             for row in tx.history(kind, ref):
@@ -119,6 +125,26 @@ def record(
                 versions.sort(key=lambda v: (v["date_of_information"], v["approval_seq"] or 0, v["report"]))
             state["history"] = versions
     return state
+
+
+def _work_on(tx: Any, ref: str) -> dict[str, Any]:
+    """The activities on a hazard area, its outcomes and devices, and the CHAs split off it."""
+    outcomes = tx.current(RecordKind.OUTCOME, hazard_refs=[ref])
+    devices = tx.current(RecordKind.DEVICE, hazard_refs=[ref])
+    return {
+        "activities": [_plain(a) for a in tx.activities_on(ref)],
+        "outcomes": [_plain(o) for o in outcomes],
+        "devices": [_plain(d) for d in devices],
+        "children": [c["ref"] for c in tx.current(RecordKind.HAZARD_AREA, parent_refs=[ref])],
+    }
+
+
+def _plain(state: dict[str, Any]) -> dict[str, Any]:
+    """A related record without its geometry (devices keep their position)."""
+    out = {k: v for k, v in state.items() if k not in ("geometry", "record_id", "remaining_geometry")}
+    if state["geometry"].geom_type == "Point":
+        out["lon"], out["lat"] = round(state["geometry"].x, 7), round(state["geometry"].y, 7)
+    return out
 
 
 def _history_entry(row: Any) -> dict[str, Any]:

@@ -166,6 +166,7 @@ def import_outcomes(
                 path=path,
                 sha256=file_sha256(path),
                 summary=summary,
+                sliver_min_m2=sliver_min_m2,
             )
         )
     return result

@@ -18,13 +18,23 @@ RELEASED = frozenset(k.value for k in RELEASE_KINDS)
 
 
 def remaining_for(
-    hazards: Sequence[dict[str, Any]], outcomes: Iterable[dict[str, Any]], *, sliver_min_m2: float
+    hazards: Sequence[dict[str, Any]],
+    outcomes: Iterable[dict[str, Any]],
+    *,
+    sliver_min_m2: float,
+    children: Iterable[dict[str, Any]] = (),
 ) -> list[tuple[dict[str, Any], Any, float, list[str]]]:
-    """(hazard, remaining geometry or None if nothing released, remaining m², problems)."""
+    """(hazard, remaining geometry or None if nothing released, remaining m², problems).
+
+    The land of a CHA split off an SHA (``children``, by ``parent_ref``) leaves the SHA's
+    remaining land as released land does; the accounting counts it with the released land."""
     released: dict[str, list[Any]] = defaultdict(list)
     for outcome in outcomes:
         if outcome.get("kind") in RELEASED and outcome.get("hazard_ref"):
             released[outcome["hazard_ref"]].append(outcome["geometry"])
+    for child in children:
+        if child.get("parent_ref"):
+            released[child["parent_ref"]].append(child["geometry"])
     out: list[tuple[dict[str, Any], Any, float, list[str]]] = []
     for hazard in hazards:
         parts = released.get(hazard["ref"], [])
@@ -45,9 +55,12 @@ def refresh_remaining(tx: Tx, hazard_refs: Iterable[str], *, sliver_min_m2: floa
         return 0
     hazards = tx.current(RecordKind.HAZARD_AREA, refs=refs)
     outcomes = tx.current(RecordKind.OUTCOME, hazard_refs=refs)
+    children = tx.current(RecordKind.HAZARD_AREA, parent_refs=refs)
     rows = []
     problems = []
-    for hazard, rest, area_m2, issues in remaining_for(hazards, outcomes, sliver_min_m2=sliver_min_m2):
+    for hazard, rest, area_m2, issues in remaining_for(
+        hazards, outcomes, sliver_min_m2=sliver_min_m2, children=children
+    ):
         problems += [{"ref": hazard["ref"], "message": issue} for issue in issues]
         wkb = None if rest is None else bytes(shapely.to_wkb(rest, output_dimension=2))
         rows.append((hazard["record_id"], wkb, area_m2))

@@ -9,10 +9,11 @@ import shapely
 
 from clearland.domain.geometry import geodesic_area_m2
 from clearland.domain.reconcile import next_status
-from clearland.domain.vocab import RecordKind, ReportStatus, Role
+from clearland.domain.vocab import RecordKind, ReportStatus, ReportType, Role
 from clearland.errors import StateError
 from clearland.services.approval import approve, rebuild
 from clearland.services.registry import Registry, acting_user, require_role
+from clearland.services.transitions import plan_transitions
 
 
 def list_reports(
@@ -63,8 +64,25 @@ def show_report(registry: Registry, report_id: int) -> dict[str, Any]:
                             "area_m2_after": geodesic_area_m2(after_geom),
                         }
                 records.append(entry)
+        preview: dict[str, Any] = {}
+        if (
+            report["type"] == ReportType.ACTIVITY_REPORT.value
+            and report["status"] == ReportStatus.SUBMITTED.value
+        ):
+            # what approving it now would do to the hazard areas' states
+            try:
+                preview["transitions"] = plan_transitions(
+                    tx,
+                    tx.get_report(report_id),
+                    changes,
+                    sliver_min_m2=registry.settings.sliver_min_m2,
+                    allocate=False,
+                )[1]
+            except StateError as exc:
+                preview["approval_refused"] = {"message": exc.message, "detail": exc.detail}
     result = _plain(report)
     result["changes"] = records
+    result.update(preview)
     result["summary"] = {
         "create": sum(1 for r in records if r["action"] == "create"),
         "update": sum(1 for r in records if r["action"] == "update" and (r["fields"] or "geometry" in r)),
@@ -80,7 +98,7 @@ def approve_report(registry: Registry, report_id: int) -> dict[str, Any]:
     with registry.store.write() as tx:
         user = acting_user(tx, registry.user_name)
         require_role(user, Role.REVIEWER, Role.ADMIN)
-        return approve(tx, report_id, user)
+        return approve(tx, report_id, user, sliver_min_m2=registry.settings.sliver_min_m2)
 
 
 def reject_report(registry: Registry, report_id: int, reason: str | None) -> dict[str, Any]:
@@ -106,7 +124,8 @@ def unapprove_report(registry: Registry, report_id: int, reason: str) -> dict[st
         for change in tx.report_changes(report_id):
             if change["record_id"] is not None:
                 by_kind[change["kind"]].append(change["record_id"])
-        kept = sum(rebuild(tx, RecordKind(kind), ids) for kind, ids in by_kind.items())
+        sliver = registry.settings.sliver_min_m2
+        kept = sum(rebuild(tx, RecordKind(kind), ids, sliver_min_m2=sliver) for kind, ids in by_kind.items())
         touched = sum(len(ids) for ids in by_kind.values())
         revision = tx.bump_revision()
     return {

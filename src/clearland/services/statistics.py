@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter, defaultdict
 from typing import Any
 
 from clearland.domain.vocab import RecordKind
@@ -72,6 +73,7 @@ def release_statistics(
     }
     result["released_m2"] = _by_kind(outcomes)
     groups: dict[str, dict[str, float]] = {}
+    admin: list[dict[str, Any]] = []
     if by == "month":
         months = sorted({o["date_of_information"][:7] for o in outcomes})
         for month in months:
@@ -94,7 +96,35 @@ def release_statistics(
             }
             groups[name]["total"] = whole["area_m2_net"]
     result["groups"] = groups
+    result["devices_destroyed"] = _devices_destroyed(registry, by, as_of, admin if by != "month" else [])
     return result
+
+
+def _devices_destroyed(
+    registry: Registry, by: str, as_of: dt.date | None, admin: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """Devices destroyed in situ, by category: in all and per month (date of information of the
+    report) or per admin area (the one holding the device's position)."""
+    devices = [
+        d for d in records(registry, RecordKind.DEVICE, as_of=as_of) if d["disposal"] == "destroyed_in_situ"
+    ]
+    groups: dict[str, Counter[str]] = defaultdict(Counter)
+    for device in devices:
+        if by == "month":
+            key = device["date_of_information"][:7]
+        else:
+            key = next(
+                (a["name"] for a in admin if a["geometry"].covers(device["geometry"])),
+                stats.OUTSIDE_ADMIN_AREAS,
+            )
+        groups[key][device["category"]] += device["quantity"]
+    total: Counter[str] = Counter()
+    for counts in groups.values():
+        total.update(counts)
+    return {
+        "total": dict(sorted(total.items())),
+        "groups": {k: dict(sorted(v.items())) for k, v in sorted(groups.items())},
+    }
 
 
 def _by_kind(outcomes: list[dict[str, Any]]) -> dict[str, float]:

@@ -10,9 +10,10 @@ import shapely.geometry
 
 from clearland.domain.geometry import check_geometry
 from clearland.domain.records import HAZARD_AREA, allowed_geometry_types
-from clearland.domain.vocab import RecordKind, ReportStatus, ReportType, Role
+from clearland.domain.vocab import HazardStatus, RecordKind, ReportStatus, ReportType, Role
 from clearland.errors import ValidationFailed
-from clearland.io.report_files import HazardReport, read_report_file
+from clearland.io.report_files import ActivityReport, HazardReport, read_report_file
+from clearland.services.activities import submit_activity_report
 from clearland.services.imports import read_limits
 from clearland.services.registry import Registry, acting_user, require_role
 
@@ -24,6 +25,8 @@ def submit_report_file(registry: Registry, path: str | Path) -> dict[str, Any]:
     """Check ``path`` completely, then store it as a submitted report; nothing on any error."""
     path = Path(path)
     report = read_report_file(path, read_limits(registry))
+    if isinstance(report, ActivityReport):
+        return submit_activity_report(registry, path, report)
     assert isinstance(report, HazardReport)
     registry.store.check_ready()
     problems: list[dict[str, Any]] = []
@@ -50,6 +53,8 @@ def submit_report_file(registry: Registry, path: str | Path) -> dict[str, Any]:
             elif report.organisation and "organisation" not in values:
                 values["organisation"] = report.organisation
             before = current.get(entry.ref or "", {})
+            if before:
+                _state_change(before, values, problem)
             if entry.ref is None and values.get("category") is None:
                 problem("set.category", "a new hazard area needs a category (indication, SHA or CHA)")
             wkb = None
@@ -87,6 +92,25 @@ def submit_report_file(registry: Registry, path: str | Path) -> dict[str, Any]:
         "type": ReportType.HAZARD_REPORT.value,
         "records": [ref for ref, _v, _w in changes],
     }
+
+
+#: fields whose news is evidence of explosive ordnance: reported on a closed area, they reopen it
+EVIDENCE_FIELDS = frozenset({"evidence_type", "evidence_description", "hazard_types"})
+
+
+def _state_change(before: dict[str, Any], values: dict[str, Any], problem: Any) -> None:
+    """A hazard report may not move a known area between states: only activity reports do, by
+    the rules (DOMAIN.md). New evidence on a closed area reopens it (status open)."""
+    for name in ("category", "status"):
+        if name in values and values[name] != before.get(name):
+            problem(
+                f"set.{name}",
+                f"a hazard report cannot change the {name} of {before['ref']} ({before.get(name)} → "
+                f"{values[name]}): {name} changes through approved activity reports (survey, clearance, "
+                "QC, handover); report new evidence to reopen a closed area",
+            )
+    if before.get("status") == HazardStatus.CLOSED.value and EVIDENCE_FIELDS & values.keys():
+        values["status"] = HazardStatus.OPEN.value  # reopened: new evidence in a closed area
 
 
 def _parse_values(raw_values: dict[str, Any], problem: Any) -> dict[str, Any]:

@@ -40,8 +40,10 @@ from clearland.storage.report_rows import ReportRows, _chunks, _split
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 #: the newest migration; a test checks it against Alembic's own idea of the head
-SCHEMA_HEAD = "0002"
-LIST_FIELDS = {spec.name for rt in RECORD_TYPES.values() for spec in rt.fields if spec.kind == "vocab_list"}
+SCHEMA_HEAD = "0003"
+LIST_FIELDS = {
+    spec.name for rt in RECORD_TYPES.values() for spec in rt.fields if spec.kind in ("vocab_list", "str_list")
+}
 
 
 class Store:
@@ -258,6 +260,8 @@ class Tx(ReportRows):
         refs: Sequence[str] | None = None,
         source_ids: Sequence[str] | None = None,
         hazard_refs: Sequence[str] | None = None,
+        parent_refs: Sequence[str] | None = None,
+        activity_refs: Sequence[str] | None = None,
         where: Mapping[str, str] | None = None,
         bbox: tuple[float, float, float, float] | None = None,
     ) -> list[dict[str, Any]]:
@@ -270,20 +274,39 @@ class Tx(ReportRows):
             conditions.append(self.dialect.bbox_filter(table, bbox))
         if conditions:
             base = base.where(and_(*conditions))
-        if refs is None and source_ids is None and hazard_refs is None:
+        keyed = [
+            (name, keys)
+            for name, keys in (
+                ("ref", refs),
+                ("source_id", source_ids),
+                ("hazard_ref", hazard_refs),
+                ("parent_ref", parent_refs),
+                ("activity_ref", activity_refs),
+            )
+            if keys is not None
+        ]
+        if not keyed:
             return [_from_row(dict(r)) for r in self.conn.execute(base).mappings()]
-        keys: Sequence[str] | None
-        if refs is not None:
-            column, keys = table.c.ref, refs
-        elif source_ids is not None:
-            column, keys = table.c.source_id, source_ids
-        else:
-            column, keys = table.c.hazard_ref, hazard_refs
+        (name, keys), *others = keyed
+        if others:
+            raise TypeError("current() takes one list of keys (refs, source_ids, hazard_refs, …)")
+        column = table.c[name]
         out: list[dict[str, Any]] = []
         for chunk in _chunks(list(keys or [])):
             rows = self.conn.execute(base.where(column.in_(chunk))).mappings()
             out.extend(_from_row(dict(r)) for r in rows)
         return out
+
+    def activities_on(self, hazard_ref: str) -> list[dict[str, Any]]:
+        """Activities that worked on ``hazard_ref`` (listed in their ``hazard_refs``), by ref."""
+        table = t.activities
+        rows = self.conn.execute(
+            select(table)
+            .where(table.c.hazard_refs.contains(hazard_ref, autoescape=True))
+            .order_by(table.c.ref)
+        ).mappings()
+        found = [_from_row(dict(r)) for r in rows]
+        return [a for a in found if hazard_ref in (a["hazard_refs"] or [])]
 
     def set_remaining(self, rows: Sequence[tuple[int, bytes | None, float]]) -> None:
         """(record_id, remaining WKB or None when nothing is released, remaining m²) per hazard."""

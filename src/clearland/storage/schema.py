@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Column,
     Date,
     DateTime,
@@ -115,7 +116,10 @@ hazard_areas = Table(
     *_bbox_columns(),
     # what is left once released outcomes are taken away; NULL while nothing is released
     Column("remaining_geom", LargeBinary),
+    Column("parent_ref", String(64)),  # lineage: the SHA a CHA was split from
+    Column("handed_over_on", String(10)),
     Index("ix_hazard_areas_source_id", "source_id"),
+    Index("ix_hazard_areas_parent_ref", "parent_ref"),
     Index("ix_hazard_areas_status", "status"),
 )
 
@@ -149,8 +153,59 @@ outcomes = Table(
     Column("date_of_information", Date, nullable=False),
     Column("geom", LargeBinary, nullable=False),
     *_bbox_columns(),
+    Column("activity_ref", String(64)),
     Index("ix_outcomes_hazard_ref", "hazard_ref"),
     Index("ix_outcomes_source_id", "source_id"),
+    Index("ix_outcomes_activity_ref", "activity_ref"),
 )
 
-CURRENT_TABLES = {"hazard_area": hazard_areas, "admin_area": admin_areas, "outcome": outcomes}
+activities = Table(
+    "activities",
+    metadata,
+    Column("record_id", ForeignKey("records.id"), primary_key=True),
+    Column("ref", String(64), nullable=False, unique=True),
+    Column("activity_type", String(32), nullable=False),
+    Column("organisation", Text),
+    Column("start_date", String(10)),
+    Column("end_date", String(10)),
+    Column("status", String(16), nullable=False),
+    Column("hazard_refs", Text),  # ";"-joined refs
+    Column("depth_cm", Integer),
+    Column("assets", Text),
+    Column("qc_passed", Boolean),
+    Column("new_evidence", Text),
+    Column("description", Text),
+    Column("markers", JSON),
+    Column("area_m2", Float, nullable=False),
+    Column("date_of_information", Date, nullable=False),
+    Column("geom", LargeBinary, nullable=False),
+    *_bbox_columns(),
+)
+
+devices = Table(
+    "devices",
+    metadata,
+    Column("record_id", ForeignKey("records.id"), primary_key=True),
+    Column("ref", String(64), nullable=False, unique=True),
+    Column("category", String(16), nullable=False),
+    Column("model", Text),
+    Column("quantity", Integer, nullable=False),
+    Column("depth_cm", Integer),
+    Column("disposal", String(32), nullable=False),
+    Column("activity_ref", String(64)),
+    Column("hazard_ref", String(64)),
+    Column("area_m2", Float, nullable=False),
+    Column("date_of_information", Date, nullable=False),
+    Column("geom", LargeBinary, nullable=False),
+    *_bbox_columns(),
+    Index("ix_devices_activity_ref", "activity_ref"),
+    Index("ix_devices_hazard_ref", "hazard_ref"),
+)
+
+CURRENT_TABLES = {
+    "hazard_area": hazard_areas,
+    "admin_area": admin_areas,
+    "outcome": outcomes,
+    "activity": activities,
+    "device": devices,
+}
