@@ -371,3 +371,30 @@ def test_a_hazard_report_with_new_evidence_reopens_a_closed_area(team: Team) -> 
         }
     )
     assert team.area("HA-000001")["status"] == "open"
+
+
+def test_a_point_indication_is_cancelled_or_becomes_the_sha_a_survey_draws(registry, tmp_path) -> None:
+    team = Team(registry, tmp_path)
+    points = [shapely.Point(18.2, 44.8), shapely.Point(18.3, 44.8)]
+    team.land(
+        {
+            "type": "hazard_report",
+            "date_of_information": "2026-01-10",
+            "hazard_areas": [{"set": {"category": "indication"}, "geometry": gj(p)} for p in points],
+        }
+    )
+    around = [shapely.box(p.x - 0.001, p.y - 0.001, p.x + 0.001, p.y + 0.001) for p in points]
+    # no polygon: the NTS cannot turn a point into an SHA
+    bare = team.submit(team.activity("nts", "2026-02-01", ["HA-000002"]))
+    with pytest.raises(StateError, match="only with the SHA's polygon"):
+        review.approve_report(team.registry, bare["report"])
+    team.land(team.activity("nts", "2026-02-01", ["HA-000001"], outcomes=[outcome("cancelled", around[0])]))
+    team.land(team.activity("nts", "2026-02-02", ["HA-000002"], outcomes=[outcome("confirmed", around[1])]))
+    first, second = team.area("HA-000001"), team.area("HA-000002")
+    assert first["status"] == "closed" and first["category"] == "indication"
+    assert second["category"] == "SHA" and second["geometry"].equals(around[1])
+    assert second["remaining_area_m2"] == pytest.approx(geodesic_m2(around[1]), rel=1e-5)
+    # an outcome polygon that misses the point is refused
+    far = shapely.box(18.5, 44.5, 18.51, 44.51)
+    with pytest.raises(ValidationFailed, match="1 problem"):
+        team.submit(team.activity("nts", "2026-03-01", ["HA-000001"], outcomes=[outcome("cancelled", far)]))

@@ -198,9 +198,22 @@ def _outcome_parts(
         targets = [entry.hazard_ref] if entry.hazard_ref else [r for r in report.hazard_areas if r in hazards]
         if kind is None or geom is None or not targets or any(r not in hazards for r in targets):
             continue
+        # an indication recorded as a point has no land to clip to: an outcome polygon that covers
+        # the point is the land the survey established around it (cancelled, or the SHA confirmed)
+        points = [r for r in targets if hazards[r]["geometry"].geom_type in ("Point", "MultiPoint")]
+        covered = [r for r in points if geom.covers(hazards[r]["geometry"])]
+        parts += [(kind.value, ref, shapely.normalize(geom)) for ref in covered]
+        areal = [r for r in targets if r not in points]
+        if covered or not areal:
+            if not covered:
+                problem(
+                    f"{where}.geometry",
+                    f"the polygon does not cover the point of the indication(s) {', '.join(points)}",
+                )
+            continue
         matched = match_outcomes(
             [(str(index), geom)],
-            [(ref, hazards[ref]["geometry"]) for ref in targets],
+            [(ref, hazards[ref]["geometry"]) for ref in areal],
             sliver_min_m2=sliver,
         )
         for lost in matched.unmatched:

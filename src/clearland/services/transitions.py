@@ -95,8 +95,26 @@ def plan_transitions(
             )
             continue
         values: dict[str, Any] = {}
+        wkb = None
         if step.category.value != hazard["category"]:
             values["category"] = step.category.value
+        if (
+            hazard["geometry"].geom_type in ("Point", "MultiPoint")
+            and step.category is not HazardCategory.INDICATION
+        ):
+            # a point indication becomes an SHA: its land is the confirmed polygon around the point
+            if not confirmed[ref]:
+                refused.append(
+                    {
+                        "ref": ref,
+                        "category": hazard["category"],
+                        "status": hazard["status"],
+                        "reason": "a point indication becomes an SHA only with the SHA's polygon: "
+                        "report it as a confirmed outcome covering the point",
+                    }
+                )
+                continue
+            wkb = bytes(shapely.to_wkb(shapely.normalize(_union(confirmed[ref])), output_dimension=2))
         if step.status.value != hazard["status"]:
             values["status"] = step.status.value
         if activity_type is ActivityType.HANDOVER:
@@ -111,8 +129,8 @@ def plan_transitions(
         }
         if step.split_off is not None and confirmed_part is not None and not confirmed_part.is_empty:
             splits.append((entry, confirmed_part))
-        if values:
-            out.append((ref, values, None))
+        if values or wkb is not None:
+            out.append((ref, values, wkb))
         plan.append(entry)
     if refused:
         words = "; ".join(f"{r['ref']} ({r['category']}, {r['status']}): {r['reason']}" for r in refused)
