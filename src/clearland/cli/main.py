@@ -19,6 +19,7 @@ from clearland.cli.common import (
 )
 from clearland.cli.release_cmds import release_app
 from clearland.cli.report_cmds import report_app
+from clearland.cli.safety_cmds import check_app, screen_command
 from clearland.domain.vocab import OnInvalid, RecordKind
 from clearland.errors import ConfigError
 
@@ -37,6 +38,8 @@ app.add_typer(hazards_app, name="hazards")
 app.add_typer(users_app, name="users")
 app.add_typer(report_app, name="report")
 app.add_typer(release_app, name="release")
+app.add_typer(check_app, name="check")
+app.command("screen")(handles_errors(screen_command))
 
 
 @app.callback()

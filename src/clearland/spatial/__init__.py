@@ -1,0 +1,25 @@
+"""The exact, fast core of safety checks: which recorded hazards a point, a route or a field
+touches or comes within a distance of, measured geodesically on WGS84.
+
+``HazardIndex.check`` answers one geometry; ``HazardIndex.screen`` and ``screen_parallel``
+answer millions of points with the same answers. Pure computation over geometries in EPSG:4326:
+no storage, no services.
+"""
+
+from .geodesy import ABS_TOL_M, REL_TOL, decision_m
+from .index import HazardIndex, Hit, IndexedHazard, screen_parallel
+from .screen import STATUS_INSIDE, STATUS_NEAR, STATUS_NONE, ScreenResult
+
+__all__ = [
+    "ABS_TOL_M",
+    "REL_TOL",
+    "STATUS_INSIDE",
+    "STATUS_NEAR",
+    "STATUS_NONE",
+    "HazardIndex",
+    "Hit",
+    "IndexedHazard",
+    "ScreenResult",
+    "decision_m",
+    "screen_parallel",
+]

@@ -1,0 +1,200 @@
+"""Safety checks and screening on a real registry with real GPS tracks (gpxpy test data, Croatia
+and Slovenia) and a SYNTHETIC hazard area made to cross one of them."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+from pathlib import Path
+
+import numpy as np
+import pyogrio
+import pytest
+import shapely
+from pyproj import Geod
+
+from clearland.services import safety, screening
+from clearland.services.imports import ImportOptions, import_file
+from conftest import REAL, make_hazard_feature, write_geojson
+
+GPX = REAL / "gpx-gpxpy-tracks"
+GEOD = Geod(ellps="WGS84")
+
+
+def track_points(name: str) -> np.ndarray:
+    frame = pyogrio.read_dataframe(GPX / name, layer="track_points")
+    return np.column_stack([frame.geometry.x, frame.geometry.y])
+
+
+KORITA = track_points("korita-zbevnica.gpx")
+CROSSED = KORITA[400]
+# SYNTHETIC: a ~160 m × 220 m box around one point of the korita-zbevnica track, not a real hazard
+SYNTHETIC = shapely.box(CROSSED[0] - 0.001, CROSSED[1] - 0.001, CROSSED[0] + 0.001, CROSSED[1] + 0.001)
+
+
+def distance_to_box_m(lon: float, lat: float, box: shapely.Polygon) -> float:
+    """Independent: the nearest point of the box in lon/lat (fine at this scale), then Geod."""
+    if box.covers(shapely.Point(lon, lat)):
+        return 0.0
+    nearest = shapely.ops.nearest_points(box.boundary, shapely.Point(lon, lat))[0]
+    return GEOD.inv(lon, lat, nearest.x, nearest.y)[2]
+
+
+@pytest.fixture
+def loaded(registry, tmp_path):
+    path = write_geojson(
+        tmp_path / "synthetic.geojson",
+        [
+            make_hazard_feature(
+                SYNTHETIC, id="syn-1", category="CHA", name="SYNTHETIC crossing korita-zbevnica"
+            ),
+            make_hazard_feature(shapely.box(16.0, 45.0, 16.01, 45.01), id="syn-closed", status="closed"),
+        ],
+    )
+    import_file(registry, path, ImportOptions(date_of_information=dt.date(2026, 1, 15)))
+    return registry
+
+
+def test_point_answers_inside_near_and_no_record(loaded) -> None:
+    inside = safety.check_point(loaded, float(CROSSED[0]), float(CROSSED[1]))
+    assert inside["answer"] == "inside" and inside["hazards"][0]["ref"] == "HA-000001"
+    assert (
+        inside["hazards"][0]["distance_m"] == 0 and inside["registry"]["latest_information"] == "2026-01-15"
+    )
+    assert "not proof of safety" in inside["notice"]
+    # 60 m due east of the box's east edge
+    lon, lat, _ = GEOD.fwd(CROSSED[0] + 0.001, CROSSED[1], 90, 60)
+    near = safety.check_point(loaded, lon, lat, within_m=100)
+    (hit,) = near["hazards"]
+    assert near["answer"] == "near" and hit["distance_m"] == pytest.approx(60, abs=0.5)
+    assert hit["bearing_deg"] == pytest.approx(270, abs=0.5)
+    assert safety.check_point(loaded, lon, lat, within_m=50)["answer"] == "no_record"
+    # a closed area is not reported
+    assert safety.check_point(loaded, 16.005, 45.005)["answer"] == "no_record"
+
+
+def test_real_tracks_route_check(loaded) -> None:
+    crossing = safety.check_file(loaded, GPX / "korita-zbevnica.gpx", "route")
+    assert crossing["answer"] == "inside" and [h["ref"] for h in crossing["hazards"]] == ["HA-000001"]
+    assert {f["answer"] for f in crossing["features"]} >= {"inside"}
+    for other in ("cerknicko-jezero.gpx", "around-visnjan-with-car.gpx", "route.gpx"):
+        answer = safety.check_file(loaded, GPX / other, "route")
+        assert answer["answer"] == "no_record", other
+    corrupt = safety.check_file(loaded, GPX / "Mojstrovka.gpx", "route")
+    assert corrupt["answer"] == "no_record"
+    (warning,) = corrupt["warnings"]
+    assert warning.startswith("184 of 184 GPS points: corrupt timestamp 1901-12-13T20:45:52Z")
+
+
+def test_screening_a_real_track_matches_an_independent_count(loaded, tmp_path: Path) -> None:
+    out = tmp_path / "korita.csv"
+    result = screening.screen(loaded, GPX / "korita-zbevnica.gpx", out, within_m=100)
+    assert result["points"] == 871 + 2
+    with out.open(encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == result["points"]
+    expected = {}
+    for row in rows:
+        d = distance_to_box_m(float(row["lon"]), float(row["lat"]), SYNTHETIC)
+        expected[row["id"]] = "inside" if d == 0 else ("near" if d <= 100 else "no_record")
+        if row["status"] == "near":
+            assert float(row["distance_m"]) == pytest.approx(d, rel=0.005, abs=0.5)
+    got = {row["id"]: row["status"] for row in rows}
+    # borderline points (within the 0.5 % tolerance of 100 m) may err to near, never to no_record
+    differ = {k for k in got if got[k] != expected[k]}
+    for key in differ:
+        assert got[key] == "near" and expected[key] == "no_record"
+    assert result["counts"]["inside"] == sum(v == "inside" for v in expected.values()) > 0
+    assert result["counts"]["near"] >= sum(v == "near" for v in expected.values()) > 0
+
+
+def test_screening_flags_corrupt_timestamps_without_stopping(loaded, tmp_path: Path) -> None:
+    out = tmp_path / "mojstrovka.parquet"
+    result = screening.screen(loaded, GPX / "Mojstrovka.gpx", out)
+    assert result["points"] == 184 and result["counts"]["invalid_input"] == 184
+    assert result["invalid_reasons"] == {"corrupt timestamp": 184}
+    assert out.exists() and not out.with_name(out.name + ".partial").exists()
+
+
+def test_csv_screening_with_bad_rows(loaded, tmp_path: Path) -> None:
+    src = tmp_path / "fixes.csv"
+    lines = ["fix,X,Y", f"a,{CROSSED[0]},{CROSSED[1]}", "b,abc,44", "c,15,91", "d,15.0,45.0"]
+    src.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "out.csv"
+    result = screening.screen(loaded, src, out, lon_col="X", lat_col="Y", id_col="fix")
+    assert result["counts"] == {"inside": 1, "near": 0, "no_record": 1, "invalid_input": 2}
+    with out.open(encoding="utf-8") as fh:
+        rows = {r["id"]: r for r in csv.DictReader(fh)}
+    assert rows["a"]["nearest_ref"] == "HA-000001" and rows["a"]["distance_m"] == "0"
+    assert rows["b"]["reason"] == "longitude 'abc' is not a number"
+    assert rows["c"]["reason"] == "latitude 91 is outside ±90" and rows["d"]["status"] == "no_record"
+
+
+def test_index_follows_the_registry_revision(loaded, tmp_path: Path) -> None:
+    first, status = safety.hazard_index(loaded)
+    assert len(first) == 1  # the closed area is not indexed
+    again, _ = safety.hazard_index(loaded)
+    assert again is first
+    extra = write_geojson(
+        tmp_path / "more.geojson", [make_hazard_feature(shapely.box(15, 45, 15.01, 45.01), id="x")]
+    )
+    import_file(loaded, extra, ImportOptions(date_of_information=dt.date(2026, 2, 1)))
+    rebuilt, new_status = safety.hazard_index(loaded)
+    assert rebuilt is not first and len(rebuilt) == 2 and new_status["revision"] > status["revision"]
+    assert safety.check_point(loaded, 15.005, 45.005)["answer"] == "inside"
+
+
+def test_empty_registry_and_bad_input(registry, tmp_path: Path) -> None:
+    from clearland.errors import InputError, InputFileError
+
+    answer = safety.check_point(registry, 18.0, 44.0)
+    assert answer["answer"] == "no_record" and answer["hazards"] == []
+    with pytest.raises(InputError, match="longitude first"):
+        safety.check_point(registry, 44.0, 118.0)
+    with pytest.raises(InputError, match="--within"):
+        safety.check_point(registry, 18.0, 44.0, within_m=-5)
+    points = tmp_path / "points.geojson"
+    points.write_text(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "features": [
+                    {
+                        "type": "Feature",
+                        "properties": {},
+                        "geometry": {"type": "Point", "coordinates": [18, 44]},
+                    }
+                ],
+            }
+        ),
+        encoding="utf-8",
+    )
+    with pytest.raises(InputFileError, match="`check route` needs lines") as failed:
+        safety.check_file(registry, points, "route")
+    assert failed.value.detail[0]["field"] == "geometry"
+
+
+def test_released_land_is_not_a_hazard(loaded, tmp_path: Path) -> None:
+    from clearland.domain.vocab import ActivityType, OutcomeKind
+    from clearland.services.release_import import ReleaseOptions, import_outcomes
+
+    west, south, east, north = SYNTHETIC.bounds
+    cleared = shapely.box(west, south, (west + east) / 2, north)
+    path = write_geojson(tmp_path / "cleared.geojson", [make_hazard_feature(cleared, id="c1")])
+    import_outcomes(
+        loaded,
+        path,
+        ReleaseOptions(
+            outcome=OutcomeKind.CLEARED,
+            activity_type=ActivityType.CLEARANCE,
+            date_of_information=dt.date(2026, 2, 1),
+        ),
+    )
+    # 40 m inside the cleared west half, ~40 m from the land still hazardous
+    lon, lat, _ = GEOD.fwd(west, CROSSED[1], 90, 40)
+    assert safety.check_point(loaded, lon, lat, within_m=10)["answer"] == "no_record"
+    near = safety.check_point(loaded, lon, lat, within_m=100)
+    assert near["answer"] == "near" and near["hazards"][0]["distance_m"] == pytest.approx(
+        GEOD.inv(lon, lat, (west + east) / 2, CROSSED[1])[2], rel=0.005
+    )
