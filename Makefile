@@ -19,6 +19,8 @@ demo: $(STAMP)
 	$(BIN)/clearland --db demo.db demo --force
 	$(BIN)/clearland --db demo.db stats
 	@echo "Demo registry (synthetic data) in demo.db; try: $(BIN)/clearland --db demo.db hazards list"
+	@echo "Serving it at http://127.0.0.1:8000 (OGC API - Features; Ctrl-C to stop)"
+	$(BIN)/clearland --db demo.db serve --host 127.0.0.1 --port 8000
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

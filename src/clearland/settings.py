@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class ImportSettings(BaseSettings):
@@ -19,6 +20,28 @@ class ImportSettings(BaseSettings):
         200.0, description="zip members expanding more than this are refused (zip bombs)"
     )
     max_features: int = Field(5_000_000, description="most features read from one file")
+
+
+class ApiSettings(BaseSettings):
+    """The HTTP API served by ``clearland serve`` (``CLEARLAND_API_…``)."""
+
+    model_config = SettingsConfigDict(env_prefix="CLEARLAND_API_")
+
+    max_body_bytes: int = Field(10 * 1024**2, ge=0, description="largest request body accepted, bytes")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="origins that browsers may call the API from, comma-separated; empty: CORS off",
+    )
+    public_url: str | None = Field(
+        None, description="the API's public base URL for links (default: the URL each request came to)"
+    )
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
 
 
 class Settings(BaseSettings):
@@ -39,6 +62,7 @@ class Settings(BaseSettings):
         description="the authority named on completion reports and certificates",
     )
     imports: ImportSettings = Field(default_factory=ImportSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
 
 
 def database_url(value: str) -> str:

@@ -9,7 +9,7 @@ import typer.main
 
 from clearland.cli.main import app
 from clearland.errors import ClearlandError
-from clearland.settings import ImportSettings, Settings
+from clearland.settings import ApiSettings, ImportSettings, Settings
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
@@ -33,8 +33,9 @@ def test_every_command_is_in_docs_cli_md():
 
 def test_every_setting_is_documented():
     text = (DOCS / "cli.md").read_text(encoding="utf-8")
-    names = [f"CLEARLAND_{n.upper()}" for n in Settings.model_fields if n != "imports"]
+    names = [f"CLEARLAND_{n.upper()}" for n in Settings.model_fields if n not in ("imports", "api")]
     names += [f"CLEARLAND_IMPORT_{n.upper()}" for n in ImportSettings.model_fields]
+    names += [f"CLEARLAND_API_{n.upper()}" for n in ApiSettings.model_fields]
     assert [n for n in names if n not in text] == []
 
 

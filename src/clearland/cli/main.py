@@ -20,6 +20,7 @@ from clearland.cli.common import (
 from clearland.cli.release_cmds import release_app
 from clearland.cli.report_cmds import report_app
 from clearland.cli.safety_cmds import check_app, screen_command
+from clearland.cli.serve_cmds import serve_command
 from clearland.domain.vocab import OnInvalid, RecordKind
 from clearland.errors import ConfigError
 
@@ -40,6 +41,7 @@ app.add_typer(report_app, name="report")
 app.add_typer(release_app, name="release")
 app.add_typer(check_app, name="check")
 app.command("screen")(handles_errors(screen_command))
+app.command("serve")(handles_errors(serve_command))
 
 
 @app.callback()

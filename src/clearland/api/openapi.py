@@ -1,0 +1,322 @@
+"""The OpenAPI 3.0 document (OGC API – Features, conformance class "OpenAPI 3.0"): parameters
+and schemas written out here, routes taken from the app. Every route reads its query by hand
+(the service validates it), so FastAPI adds no 3.1-only constructs of its own."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from clearland.api.problems import PROBLEM_JSON
+from clearland.domain.records import FieldSpec
+from clearland.services.features import CRS84, DEFAULT_LIMIT, MAX_LIMIT, Collection
+
+OPENAPI_VERSION = "3.0.3"
+OPENAPI_JSON = "application/vnd.oai.openapi+json;version=3.0"
+GEOJSON = "application/geo+json"
+
+F_PARAMETER = {
+    "name": "f",
+    "in": "query",
+    "required": False,
+    "description": "Format of the answer: json or html (default: by the Accept header, else json).",
+    "schema": {"type": "string", "enum": ["json", "html"]},
+}
+AS_OF_PARAMETER = {
+    "name": "as_of",
+    "in": "query",
+    "required": False,
+    "description": "Serve the registry as it was on this date (YYYY-MM-DD).",
+    "schema": {"type": "string", "format": "date"},
+}
+COMMON_PARAMETERS = [F_PARAMETER, AS_OF_PARAMETER]
+CRS_PARAMETER = {
+    "name": "crs",
+    "in": "query",
+    "required": False,
+    "description": "CRS of the coordinates returned: only CRS84 (longitude, latitude) is served.",
+    "schema": {"type": "string", "enum": [CRS84], "default": CRS84},
+}
+BBOX_CRS_PARAMETER = {
+    "name": "bbox-crs",
+    "in": "query",
+    "required": False,
+    "description": "CRS of `bbox`: only CRS84 (longitude, latitude).",
+    "schema": {"type": "string", "enum": [CRS84], "default": CRS84},
+}
+
+
+def items_parameters(collection: Collection) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": "bbox",
+            "in": "query",
+            "required": False,
+            "description": (
+                "Only features whose geometry meets this box: min lon, min lat, max lon, max lat "
+                "(CRS84, degrees); a min lon above the max lon crosses the antimeridian."
+            ),
+            "style": "form",
+            "explode": False,
+            "schema": {
+                "type": "array",
+                "minItems": 4,
+                "maxItems": 6,
+                "items": {"type": "number"},
+            },
+        },
+        {
+            "name": "datetime",
+            "in": "query",
+            "required": False,
+            "description": (
+                "Only features whose date of information is this date (2026-03-01), or lies in this "
+                "interval (2026-01-01/2026-03-31; '..' for an open end). Both ends inclusive."
+            ),
+            "schema": {"type": "string"},
+        },
+        {
+            "name": "limit",
+            "in": "query",
+            "required": False,
+            "description": f"Most features in one answer; more than {MAX_LIMIT} is taken as {MAX_LIMIT}.",
+            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+        },
+        {
+            "name": "offset",
+            "in": "query",
+            "required": False,
+            "description": "Skip this many matching features (follow the `next` link rather than counting).",
+            "schema": {"type": "integer", "minimum": 0, "default": 0},
+        },
+        BBOX_CRS_PARAMETER,
+        *(_filter_parameter(spec) for spec in collection.filters),
+        CRS_PARAMETER,
+        *COMMON_PARAMETERS,
+    ]
+
+
+def _filter_parameter(spec: FieldSpec) -> dict[str, Any]:
+    what = f" ({spec.description})" if spec.description else ""
+    if spec.vocab is not None:
+        what += f"; one of: {', '.join(v.value for v in spec.vocab)}"
+    how = "include" if spec.kind.endswith("_list") else "equal"
+    return {
+        "name": spec.name,
+        "in": "query",
+        "required": False,
+        "description": f"Only features whose `{spec.name}` {how}s this value{what}.",
+        "schema": {"type": "string"},
+    }
+
+
+def fid_parameter() -> dict[str, Any]:
+    return {
+        "name": "featureId",
+        "in": "path",
+        "required": True,
+        "description": "The feature's id: the record's ref (HA-000001, OUT-000001) or a marker's id.",
+        "schema": {"type": "string"},
+    }
+
+
+def json_content(schema: str, media_type: str = "application/json") -> dict[str, Any]:
+    return {
+        "content": {
+            media_type: {"schema": {"$ref": f"#/components/schemas/{schema}"}},
+            "text/html": {"schema": {"type": "string"}},
+        }
+    }
+
+
+def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    described = {
+        400: "A parameter is wrong or unknown.",
+        404: "No such collection or feature.",
+        413: "The request body is larger than the server accepts.",
+        500: "Something went wrong on the server.",
+        503: "The registry is not available.",
+    }
+    return {
+        status: {
+            "description": described[status],
+            "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+        for status in statuses
+    }
+
+
+_LINK = {
+    "type": "object",
+    "required": ["href", "rel"],
+    "properties": {
+        "href": {"type": "string"},
+        "rel": {"type": "string"},
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+    },
+}
+_LINKS = {"type": "array", "items": {"$ref": "#/components/schemas/Link"}}
+_GEOMETRY = {
+    "type": "object",
+    "nullable": True,
+    "required": ["type"],
+    "properties": {
+        "type": {
+            "type": "string",
+            "enum": [
+                "Point",
+                "MultiPoint",
+                "LineString",
+                "MultiLineString",
+                "Polygon",
+                "MultiPolygon",
+                "GeometryCollection",
+            ],
+        },
+        "coordinates": {"type": "array", "items": {}},
+        "geometries": {"type": "array", "items": {"type": "object"}},
+    },
+}
+_FEATURE = {
+    "type": "object",
+    "required": ["type", "id", "geometry", "properties"],
+    "properties": {
+        "type": {"type": "string", "enum": ["Feature"]},
+        "id": {"type": "string"},
+        "geometry": {"$ref": "#/components/schemas/Geometry"},
+        "properties": {"type": "object", "nullable": True},
+        "links": _LINKS,
+    },
+}
+_FEATURE_COLLECTION = {
+    "type": "object",
+    "required": ["type", "features"],
+    "properties": {
+        "type": {"type": "string", "enum": ["FeatureCollection"]},
+        "features": {"type": "array", "items": {"$ref": "#/components/schemas/Feature"}},
+        "links": _LINKS,
+        "timeStamp": {"type": "string", "format": "date-time"},
+        "numberMatched": {"type": "integer", "minimum": 0},
+        "numberReturned": {"type": "integer", "minimum": 0},
+    },
+}
+_COLLECTION = {
+    "type": "object",
+    "required": ["id", "links"],
+    "properties": {
+        "id": {"type": "string"},
+        "title": {"type": "string"},
+        "description": {"type": "string"},
+        "links": _LINKS,
+        "itemType": {"type": "string"},
+        "crs": {"type": "array", "items": {"type": "string"}},
+        "storageCrs": {"type": "string"},
+        "extent": {
+            "type": "object",
+            "properties": {
+                "spatial": {
+                    "type": "object",
+                    "properties": {
+                        "bbox": {
+                            "type": "array",
+                            "items": {
+                                "type": "array",
+                                "minItems": 4,
+                                "maxItems": 6,
+                                "items": {"type": "number"},
+                            },
+                        },
+                        "crs": {"type": "string"},
+                    },
+                },
+                "temporal": {
+                    "type": "object",
+                    "properties": {
+                        "interval": {
+                            "type": "array",
+                            "items": {
+                                "type": "array",
+                                "minItems": 2,
+                                "maxItems": 2,
+                                "items": {"type": "string", "format": "date-time", "nullable": True},
+                            },
+                        },
+                        "trs": {"type": "string"},
+                    },
+                },
+            },
+        },
+    },
+}
+SCHEMAS: dict[str, Any] = {
+    "Link": _LINK,
+    "Geometry": _GEOMETRY,
+    "Feature": _FEATURE,
+    "FeatureCollection": _FEATURE_COLLECTION,
+    "Collection": _COLLECTION,
+    "Collections": {
+        "type": "object",
+        "required": ["links", "collections"],
+        "properties": {
+            "links": _LINKS,
+            "collections": {"type": "array", "items": {"$ref": "#/components/schemas/Collection"}},
+        },
+    },
+    "LandingPage": {
+        "type": "object",
+        "required": ["links"],
+        "properties": {
+            "title": {"type": "string"},
+            "description": {"type": "string"},
+            "links": _LINKS,
+            "registry": {
+                "type": "object",
+                "properties": {
+                    "revision": {"type": "integer"},
+                    "latest_information": {"type": "string", "format": "date", "nullable": True},
+                    "notice": {"type": "string"},
+                },
+            },
+        },
+    },
+    "Conformance": {
+        "type": "object",
+        "required": ["conformsTo"],
+        "properties": {"conformsTo": {"type": "array", "items": {"type": "string"}}},
+    },
+    "Problem": {
+        "type": "object",
+        "description": "RFC 9457 problem details",
+        "required": ["type", "title", "status", "detail", "errors"],
+        "properties": {
+            "type": {"type": "string", "description": "urn:clearland:problem:CODE, or about:blank"},
+            "title": {"type": "string"},
+            "status": {"type": "integer"},
+            "detail": {"type": "string"},
+            "errors": {
+                "type": "array",
+                "description": "each problem, naming the parameter (or file, feature, field) it is about",
+                "items": {"type": "object"},
+            },
+        },
+    },
+}
+
+
+def openapi_document(app: FastAPI) -> dict[str, Any]:
+    """The app's OpenAPI 3.0 document, built once."""
+    if app.openapi_schema is None:
+        document = get_openapi(
+            title=app.title,
+            version=app.version,
+            openapi_version=OPENAPI_VERSION,
+            description=app.description,
+            routes=app.routes,
+            license_info={"name": "AGPL-3.0-or-later", "url": "https://www.gnu.org/licenses/agpl-3.0.html"},
+        )
+        document.setdefault("components", {}).setdefault("schemas", {}).update(SCHEMAS)
+        app.openapi_schema = document
+    return app.openapi_schema
