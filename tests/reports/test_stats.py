@@ -7,7 +7,6 @@ import itertools
 import json
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,9 +24,10 @@ from clearland.reports.stats import (
     totals_by,
     totals_by_admin_area,
 )
+from conftest import REAL
 
 GEOD = Geod(ellps="WGS84")
-BIH_ADM2 = Path("/work/shared/data/real/bih-geoboundaries-adm2/geoBoundaries-BIH-ADM2.geojson")
+BIH_ADM2 = REAL / "bih-geoboundaries-adm2" / "geoBoundaries-BIH-ADM2.geojson"
 BIH_AREA_M2 = 51_447.1e6  # sum of the 12 units in the geoBoundaries metadata (meanAreaSqKM × 12)
 
 
