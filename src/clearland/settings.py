@@ -35,6 +35,23 @@ class ApiSettings(BaseSettings):
     public_url: str | None = Field(
         None, description="the API's public base URL for links (default: the URL each request came to)"
     )
+    check_rate_per_minute: int = Field(
+        60,
+        ge=0,
+        description="safety checks and screening jobs one client address may ask for a minute; 0: no limit",
+    )
+    tile_cache_bytes: int = Field(64 * 1024**2, ge=0, description="memory kept for drawn vector tiles, bytes")
+    tile_max_age_s: int = Field(60, ge=0, description="how long clients may reuse a vector tile, seconds")
+    screen_max_body_bytes: int = Field(
+        512 * 1024**2, ge=0, description="largest points file POST /screen accepts, bytes"
+    )
+    jobs_dir: Path | None = Field(
+        None, description="folder for screening jobs' files (default: one in the system's temp folder)"
+    )
+    job_ttl_s: int = Field(
+        6 * 3600, ge=60, description="screening jobs and their results are deleted after this, seconds"
+    )
+    max_jobs: int = Field(4, ge=1, description="screening jobs queued or running at once, per server process")
 
     @field_validator("cors_origins", mode="before")
     @classmethod

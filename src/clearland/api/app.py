@@ -9,27 +9,40 @@ from importlib.metadata import PackageNotFoundError, version
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
-from clearland.api import docs, ogc, problems
+from clearland.api import checks, docs, jobs, ogc, problems, tiles
 from clearland.api.middleware import BodyLimit, Hardening
+from clearland.api.ratelimit import RateLimit, TokenBuckets
 from clearland.services.features import Catalogue
+from clearland.services.jobs import Jobs, default_folder
 from clearland.services.registry import open_registry
+from clearland.services.tiles import Tiles
 from clearland.settings import Settings
+
+#: paths whose anonymous callers are rate-limited: safety checks and screening jobs
+RATE_LIMITED = ("/check/", "/screen")
 
 DESCRIPTION = (
     "The public layers of a mine action hazard registry as OGC API – Features: recorded hazard "
-    "areas, released land and markers, in GeoJSON (CRS84 longitude/latitude) or HTML. "
+    "areas, released land and markers, in GeoJSON (CRS84 longitude/latitude) or HTML, and as "
+    "vector tiles; safety checks of a point, a route or an area, and bulk screening jobs. "
     "The absence of a recorded hazard area is not proof that land is safe. "
     "Errors are `application/problem+json` (RFC 9457)."
 )
 
 
 def create_app(settings: Settings) -> FastAPI:
+    api = settings.api
     registry = open_registry(settings)
     catalogue = Catalogue(registry)
+    vector_tiles = Tiles(registry, cache_bytes=api.tile_cache_bytes)
+    screening_jobs = Jobs(
+        registry, api.jobs_dir or default_folder(registry), ttl_s=api.job_ttl_s, max_active=api.max_jobs
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
+        screening_jobs.close()
         registry.close()
 
     app = FastAPI(
@@ -43,16 +56,26 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     app.state.catalogue = catalogue
+    app.state.tiles = vector_tiles
+    app.state.jobs = screening_jobs
     problems.install(app)
-    app.include_router(ogc.router(catalogue, settings.api))
+    app.include_router(ogc.router(catalogue, api))
+    app.include_router(tiles.router(vector_tiles, api))
+    app.include_router(checks.router(registry))
+    app.include_router(jobs.router(screening_jobs, api))
     app.include_router(docs.router(app))
     # added innermost first: Hardening wraps everything, CORS (when configured) answers
-    # preflights before the body limit or the routes see them
-    app.add_middleware(BodyLimit, max_bytes=settings.api.max_body_bytes)
-    if settings.api.cors_origins:
+    # preflights before the body limit or the routes see them; a client past its rate is
+    # answered before its body is read
+    if api.check_rate_per_minute:
+        app.add_middleware(RateLimit, buckets=TokenBuckets(api.check_rate_per_minute), prefixes=RATE_LIMITED)
+    app.add_middleware(
+        BodyLimit, max_bytes=api.max_body_bytes, per_path={"/screen": api.screen_max_body_bytes}
+    )
+    if api.cors_origins:
         app.add_middleware(
             CORSMiddleware,
-            allow_origins=settings.api.cors_origins,
+            allow_origins=api.cors_origins,
             allow_methods=["GET", "HEAD", "OPTIONS"],
             allow_headers=["Accept", "Accept-Language", "Content-Language", "Content-Type"],
             max_age=600,

@@ -4,6 +4,7 @@ caught, and a limit on the size of request bodies."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -61,18 +62,30 @@ class Hardening:
 
 
 class BodyLimit:
-    """Refuse a request body larger than ``max_bytes`` with 413: at once when its
-    Content-Length says so, else as soon as the bytes received pass the limit (whatever the
-    route then answers is replaced by the 413)."""
+    """Refuse a request body larger than ``max_bytes`` (or, for a path in ``per_path``, its
+    own limit) with 413: at once when its Content-Length says so, else as soon as the bytes
+    received pass the limit (whatever the route then answers is replaced by the 413)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, per_path: Mapping[str, int] | None = None) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self.default_max_bytes = max_bytes
+        self.per_path = dict(per_path or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        await _LimitedRequest(self.app, self.per_path.get(scope["path"], self.default_max_bytes))(
+            scope, receive, send
+        )
+
+
+class _LimitedRequest:
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         declared = Headers(scope=scope).get("content-length")
         if declared is not None:
             if not declared.strip().isdigit():

@@ -41,6 +41,7 @@ OGC_REL = "http://www.opengis.net/def/rel/ogc/1.0/"
 GREGORIAN = "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"
 JSON = "application/json"
 HTML = "text/html"
+MVT = "application/vnd.mapbox-vector-tile"
 
 
 class GeoJSONResponse(JSONResponse):
@@ -167,6 +168,17 @@ def collection_doc(links: Links, spec: Collection, extent: features.Extent) -> d
             *links.pair(path, spec.title),
             link(links.url(f"{path}/items", {"f": "json"}), "items", GEOJSON, f"{spec.title} (GeoJSON)"),
             link(links.url(f"{path}/items", {"f": "html"}), "items", HTML, f"{spec.title} (HTML)"),
+            # vector tiles of the current registry (they take no as_of)
+            link(links.url(f"/tiles/{spec.id}.json", keep=False), "tiles", JSON, "Vector tiles (TileJSON)"),
+            {
+                **link(
+                    links.url(f"/tiles/{spec.id}", keep=False) + "/{z}/{x}/{y}.mvt",
+                    "tiles",
+                    MVT,
+                    "Vector tiles (Web Mercator XYZ)",
+                ),
+                "templated": True,
+            },
         ],
     }
     extent_doc: dict[str, Any] = {}

@@ -4,6 +4,7 @@ and schemas written out here, routes taken from the app. Every route reads its q
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI
@@ -131,21 +132,58 @@ def json_content(schema: str, media_type: str = "application/json") -> dict[str,
     }
 
 
-def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+def problems(
+    *statuses: int, described_as: Mapping[int, str] | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """Problem answers for ``statuses``; ``described_as`` ({404: "No such job."}) replaces the
+    usual words for a status."""
     described = {
         400: "A parameter is wrong or unknown.",
         404: "No such collection or feature.",
+        409: "Not possible in this state.",
         413: "The request body is larger than the server accepts.",
+        429: "Too many requests from this address: wait the seconds `Retry-After` says.",
         500: "Something went wrong on the server.",
         503: "The registry is not available.",
     }
-    return {
-        status: {
+    described.update(described_as or {})
+    answers: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        answers[status] = {
             "description": described[status],
             "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
         }
-        for status in statuses
+        if status in (429, 503):
+            answers[status]["headers"] = {"Retry-After": RETRY_AFTER}
+    return answers
+
+
+RETRY_AFTER = {"description": "Seconds to wait before asking again.", "schema": {"type": "integer"}}
+
+
+def query_parameter(
+    name: str, description: str, schema: dict[str, Any], *, required: bool = False
+) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": required, "description": description, "schema": schema}
+
+
+def path_parameter(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "description": description, "schema": schema}
+
+
+def file_body(description: str, media_types: list[str]) -> dict[str, Any]:
+    """A request body that is a file: as it is, or the ``file`` part of a form."""
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    content: dict[str, Any] = {media_type: binary for media_type in media_types}
+    content["application/octet-stream"] = binary
+    content["multipart/form-data"] = {
+        "schema": {
+            "type": "object",
+            "required": ["file"],
+            "properties": {"file": {"type": "string", "format": "binary"}},
+        }
     }
+    return {"required": True, "description": description, "content": content}
 
 
 _LINK = {
@@ -156,6 +194,7 @@ _LINK = {
         "rel": {"type": "string"},
         "type": {"type": "string"},
         "title": {"type": "string"},
+        "templated": {"type": "boolean", "description": "the href holds {z}/{x}/{y} to fill in"},
     },
 }
 _LINKS = {"type": "array", "items": {"$ref": "#/components/schemas/Link"}}
@@ -251,7 +290,137 @@ _COLLECTION = {
         },
     },
 }
+_REGISTRY_STATE = {
+    "type": "object",
+    "required": ["revision", "latest_information"],
+    "properties": {
+        "revision": {"type": "integer"},
+        "latest_information": {"type": "string", "format": "date", "nullable": True},
+        "synthetic": {"type": "string"},
+    },
+}
+_HAZARD_HIT = {
+    "type": "object",
+    "required": ["ref", "category", "status", "marking", "inside", "distance_m", "bearing_deg"],
+    "properties": {
+        "ref": {"type": "string"},
+        "category": {"type": "string"},
+        "status": {"type": "string"},
+        "marking": {"type": "string", "nullable": True},
+        "inside": {"type": "boolean"},
+        "distance_m": {"type": "number", "description": "shortest distance, metres (0 inside)"},
+        "bearing_deg": {
+            "type": "number",
+            "nullable": True,
+            "description": "degrees true from the query's nearest point to the hazard (none inside)",
+        },
+    },
+}
+_ANSWER = {"type": "string", "enum": ["inside", "near", "no_record"]}
+_SAFETY_ANSWER = {
+    "type": "object",
+    "description": "The same answer as `clearland check … --json`.",
+    "required": ["answer", "hazards", "within_m", "query", "registry", "checked_at", "notice"],
+    "properties": {
+        "answer": _ANSWER,
+        "hazards": {"type": "array", "items": _HAZARD_HIT},
+        "within_m": {"type": "number"},
+        "query": {
+            "type": "object",
+            "required": ["type"],
+            "properties": {
+                "type": {"type": "string", "enum": ["point", "route", "area"]},
+                "lon": {"type": "number"},
+                "lat": {"type": "number"},
+                "file": {"type": "string", "description": "the file's name as sent"},
+            },
+        },
+        "registry": _REGISTRY_STATE,
+        "checked_at": {"type": "string", "format": "date-time"},
+        "notice": {"type": "string", "description": "no record is not proof of safety"},
+        "features": {
+            "type": "array",
+            "description": "route and area: an answer per track, route or polygon",
+            "items": {
+                "type": "object",
+                "required": ["feature", "answer", "hazards"],
+                "properties": {
+                    "feature": {"type": "string"},
+                    "answer": _ANSWER,
+                    "hazards": {"type": "array", "items": _HAZARD_HIT},
+                },
+            },
+        },
+        "warnings": {"type": "array", "items": {"type": "string"}},
+    },
+}
+_JOB = {
+    "type": "object",
+    "required": ["id", "state", "points_done", "points_total", "created_at", "updated_at", "links"],
+    "properties": {
+        "id": {"type": "string"},
+        "state": {"type": "string", "enum": ["queued", "running", "done", "failed"]},
+        "input_name": {"type": "string"},
+        "out_format": {"type": "string", "enum": ["csv", "parquet"]},
+        "options": {"type": "object"},
+        "points_done": {"type": "integer", "minimum": 0},
+        "points_total": {"type": "integer", "nullable": True, "description": "when known in advance"},
+        "progress": {"type": "number", "nullable": True, "minimum": 0, "maximum": 1},
+        "created_at": {"type": "string", "format": "date-time"},
+        "updated_at": {"type": "string", "format": "date-time"},
+        "expires_at": {"type": "string", "format": "date-time"},
+        "error": {
+            "type": "object",
+            "nullable": True,
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "errors": {"type": "array", "items": {"type": "object"}},
+            },
+        },
+        "summary": {
+            "type": "object",
+            "nullable": True,
+            "description": "a finished job's counts per status, invalid rows by reason, speed, registry",
+        },
+        "links": _LINKS,
+    },
+}
+_TILEJSON = {
+    "type": "object",
+    "description": "TileJSON 3.0.0",
+    "required": ["tilejson", "tiles", "vector_layers"],
+    "properties": {
+        "tilejson": {"type": "string"},
+        "name": {"type": "string"},
+        "description": {"type": "string"},
+        "scheme": {"type": "string"},
+        "tiles": {"type": "array", "items": {"type": "string"}},
+        "minzoom": {"type": "integer"},
+        "maxzoom": {"type": "integer"},
+        "bounds": {"type": "array", "minItems": 4, "maxItems": 4, "items": {"type": "number"}},
+        "center": {"type": "array", "minItems": 3, "maxItems": 3, "items": {"type": "number"}},
+        "attribution": {"type": "string"},
+        "vector_layers": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["id", "fields"],
+                "properties": {
+                    "id": {"type": "string"},
+                    "description": {"type": "string"},
+                    "minzoom": {"type": "integer"},
+                    "maxzoom": {"type": "integer"},
+                    "fields": {"type": "object", "additionalProperties": {"type": "string"}},
+                },
+            },
+        },
+    },
+}
 SCHEMAS: dict[str, Any] = {
+    "SafetyAnswer": _SAFETY_ANSWER,
+    "Job": _JOB,
+    "TileJSON": _TILEJSON,
     "Link": _LINK,
     "Geometry": _GEOMETRY,
     "Feature": _FEATURE,

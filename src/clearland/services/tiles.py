@@ -1,0 +1,644 @@
+"""Vector tiles of the public collections: Mapbox Vector Tiles (MVT 2.1) on the Web Mercator XYZ
+grid (EPSG:3857, tile 0/0/0 the whole world, y counted down from the north).
+
+Each collection is read through ``services.features`` (public fields only), once per registry
+revision, projected to Web Mercator and indexed (STRtree). A tile takes the features meeting its
+box plus a buffer of ``BUFFER`` tile units, and draws them for its zoom:
+
+- a line or polygon larger than a display pixel (1/256 of the tile) is clipped to the buffered
+  tile, simplified with a tolerance of half a pixel, snapped to the 4096-unit grid (kept valid)
+  and oriented as MVT asks (exterior rings clockwise on screen);
+- a hazard area smaller than a pixel (or one that collapses on the grid) becomes a point where it
+  lies: a hazard is never dropped from the map, at any zoom. Released land smaller than a pixel
+  is left out (it is not a hazard, and invisible at that zoom);
+- points (markers, indications, and the hazards drawn as points) that fall in the same cell of
+  ``point_cell_pixels(z)`` display pixels (4 up to zoom 8, then 1) are drawn as one point with
+  ``count`` (how many) and the fields they all share.
+
+So a tile holds at most one point per cell and no vertex closer than half a pixel to the line
+through its neighbours: a low-zoom tile of 100k hazard areas stays small. Attributes are the
+collection's public fields (lists as comma-separated text, dates as ISO text); markers add their
+feature ``id``. Rendered tiles are kept in a byte-bounded LRU cache keyed by the registry
+revision: an approval changes the revision and the next request draws the tile anew.
+
+The encoder is written here with numpy (the protobuf messages of the MVT 2.1 specification are
+few and small): encoding tens of thousands of features feature by feature in Python would cost
+seconds on a dense tile.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import math
+import struct
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import shapely
+from numpy.typing import NDArray
+
+from clearland.errors import InputError
+from clearland.services import queries
+from clearland.services.features import COLLECTIONS, Feature, collection
+from clearland.services.gcpause import collector_paused
+from clearland.services.registry import Registry
+
+EXTENT = 4096  # tile units across a tile
+BUFFER = 64  # tile units drawn beyond each edge (4 display pixels), so strokes join across tiles
+PIXEL = EXTENT // 256  # one display pixel of a 256-pixel tile, in tile units
+SIMPLIFY_PIXELS = 0.5  # simplification tolerance, in display pixels
+LOW_ZOOM = 8  # up to here, points are gathered in cells of 4 × 4 pixels
+MIN_ZOOM = 0
+MAX_ZOOM = 22
+EARTH_RADIUS_M = 6378137.0
+HALF_WORLD_M = math.pi * EARTH_RADIUS_M  # Web Mercator: the world spans ±this in x and y
+MAX_LAT = math.degrees(math.atan(math.sinh(math.pi)))  # 85.0511…: the square world's edge
+MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
+#: changes whenever tiles are drawn differently, so no cache keeps a tile of an older drawing
+RENDERING = "clearland-mvt-1"
+#: collections whose features are hazards: never dropped, a point when too small to draw
+HAZARD_COLLECTIONS = frozenset({"hazard-areas"})
+COUNT_FIELD = "count"
+DETAIL_ZOOM = 12
+#: below DETAIL_ZOOM a tile carries only what a map needs to draw a feature and name it (the
+#: other public fields are one request away: /collections/{id}/items/{ref}); from it on, all
+MAP_FIELDS = {
+    "hazard-areas": frozenset({"ref", "category", "status", "marking", "hazard_types"}),
+    "released-land": frozenset({"ref", "kind", "hazard_ref"}),
+    "markers": frozenset({"id", "type"}),
+}
+
+IntArray = NDArray[np.int64]
+FloatArray = NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class Tile:
+    collection: str
+    z: int
+    x: int
+    y: int
+    revision: int
+    data: bytes  # the MVT; empty when no feature meets the tile
+    features: int
+    etag: str
+
+    @property
+    def is_empty(self) -> bool:
+        return self.features == 0
+
+
+# -- the grid --------------------------------------------------------------------------------------
+
+
+def check_tile(z: int, x: int, y: int) -> None:
+    """``InputError`` naming each of z, x, y that is off the grid."""
+    problems = []
+    if not MIN_ZOOM <= z <= MAX_ZOOM:
+        problems.append({"parameter": "z", "message": f"zoom {z} is not within {MIN_ZOOM}–{MAX_ZOOM}"})
+    else:
+        top = 2**z - 1
+        for name, value in (("x", x), ("y", y)):
+            if not 0 <= value <= top:
+                problems.append(
+                    {"parameter": name, "message": f"{name} {value} is not within 0–{top} at zoom {z}"}
+                )
+    if problems:
+        first = problems[0]
+        raise InputError(f"{first['parameter']}: {first['message']}", detail=problems)
+
+
+def tile_bounds_lonlat(z: int, x: int, y: int) -> tuple[float, float, float, float]:
+    """The tile's box in longitude/latitude degrees: west, south, east, north."""
+    n = 2**z
+    north = math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * y / n))))
+    south = math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * (y + 1) / n))))
+    return (x / n * 360.0 - 180.0, south, (x + 1) / n * 360.0 - 180.0, north)
+
+
+def lonlat_to_tile(lon: float, lat: float, z: int) -> tuple[int, int]:
+    """The tile holding a position at zoom ``z``."""
+    n = 2**z
+    (mx, my) = _to_mercator(np.array([[lon, lat]], dtype=float))[0]
+    column = int((mx + HALF_WORLD_M) / (2 * HALF_WORLD_M) * n)
+    row = int((HALF_WORLD_M - my) / (2 * HALF_WORLD_M) * n)
+    return min(max(column, 0), n - 1), min(max(row, 0), n - 1)
+
+
+def lonlat_to_pixel(lon: float, lat: float, z: int, x: int, y: int) -> tuple[float, float]:
+    """Where a position falls in tile z/x/y, in tile units (0…EXTENT, y down)."""
+    span = 2 * HALF_WORLD_M / 2**z
+    (mx, my) = _to_mercator(np.array([[lon, lat]], dtype=float))[0]
+    return ((mx + HALF_WORLD_M - x * span) / span * EXTENT, (HALF_WORLD_M - y * span - my) / span * EXTENT)
+
+
+def point_cell_pixels(z: int) -> int:
+    return 4 if z <= LOW_ZOOM else 1
+
+
+def _to_mercator(coords: FloatArray) -> FloatArray:
+    lat = np.clip(coords[:, 1], -MAX_LAT, MAX_LAT)
+    x = np.radians(coords[:, 0]) * EARTH_RADIUS_M
+    y = np.log(np.tan(np.pi / 4 + np.radians(lat) / 2)) * EARTH_RADIUS_M
+    return np.column_stack((x, y))
+
+
+# -- one collection, drawable --------------------------------------------------------------------
+
+
+@dataclass
+class _Layer:
+    """A collection at one revision: Web Mercator geometry, its index, and each attribute as
+    integer codes into a table of values (-1 where a feature has none)."""
+
+    revision: int
+    geometries: NDArray[np.object_]  # Web Mercator metres
+    bounds: FloatArray  # (n, 4) of the above
+    tree: shapely.STRtree
+    point_like: NDArray[np.bool_]
+    names: list[str]
+    codes: NDArray[np.int32]  # (n, len(names))
+    values: list[list[Any]]  # per name, the values its codes point at
+    lonlat_bounds: tuple[float, float, float, float] | None
+
+    @classmethod
+    def of(cls, features: Sequence[Feature], revision: int, *, with_id: bool) -> _Layer:
+        lonlat = np.array([f.geometry for f in features], dtype=object)
+        geometries = shapely.transform(lonlat, _to_mercator) if len(lonlat) else lonlat
+        names: list[str] = []
+        for feature in features[:1000]:  # every feature of a collection has the same fields
+            names.extend(n for n in feature.properties if n not in names)
+        if with_id:
+            names.append("id")
+        codes = np.full((len(features), len(names)), -1, dtype=np.int32)
+        values: list[list[Any]] = []
+        for k, name in enumerate(names):
+            raw = [f.id for f in features] if name == "id" else [f.properties.get(name) for f in features]
+            table: dict[Any, int] = {}
+            column = [-1 if v is None else table.setdefault(v, len(table)) for v in map(_mvt_value, raw)]
+            codes[:, k] = column
+            values.append(list(table))
+        kinds = shapely.get_type_id(geometries) if len(geometries) else np.array([], dtype=int)
+        total = shapely.total_bounds(lonlat) if len(lonlat) else None
+        return cls(
+            revision=revision,
+            geometries=geometries,
+            bounds=shapely.bounds(geometries).reshape(-1, 4),
+            tree=shapely.STRtree(geometries),
+            point_like=np.isin(kinds, (0, 4)),  # Point, MultiPoint
+            names=names,
+            codes=codes,
+            values=values,
+            lonlat_bounds=None
+            if total is None
+            else (float(total[0]), float(total[1]), float(total[2]), float(total[3])),
+        )
+
+
+def _mvt_value(value: Any) -> str | int | float | bool | None:
+    """A value an MVT attribute can hold: lists become comma-separated text, dates ISO text."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, list | tuple):
+        return ",".join(str(v) for v in value) if value else None
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+# -- drawing one tile ----------------------------------------------------------------------------
+
+
+@dataclass
+class _Drawn:
+    """What a tile shows, before encoding: geometries in tile units with the layer row each
+    comes from, and the points with the codes of their attributes (-1: none) and their count
+    (0: one feature, not a gathering of several)."""
+
+    polygons: NDArray[np.object_]
+    polygon_rows: IntArray
+    lines: NDArray[np.object_]
+    line_rows: IntArray
+    points: IntArray  # (m, 2) tile units
+    point_codes: NDArray[np.int32]  # (m, names)
+    point_counts: IntArray
+
+
+def render(
+    layer: _Layer,
+    name: str,
+    z: int,
+    x: int,
+    y: int,
+    *,
+    keep_small: bool,
+    fields: frozenset[str] | None = None,
+) -> tuple[bytes, int]:
+    """The MVT bytes of one tile of ``layer`` (empty bytes when nothing meets it), and the
+    number of features drawn; ``fields``: the attributes to carry (default: all)."""
+    drawn = _draw(layer, z, x, y, keep_small=keep_small)
+    count = len(drawn.polygons) + len(drawn.lines) + len(drawn.points)
+    if count == 0:
+        return b"", 0
+    return _encode_tile(name, layer, drawn, fields), count
+
+
+def _draw(layer: _Layer, z: int, x: int, y: int, *, keep_small: bool) -> _Drawn:
+    span = 2 * HALF_WORLD_M / 2**z  # metres across the tile
+    minx = -HALF_WORLD_M + x * span
+    maxy = HALF_WORLD_M - y * span
+    scale = EXTENT / span  # tile units per metre
+    pad = BUFFER / scale
+    box = (minx - pad, maxy - span - pad, minx + span + pad, maxy + pad)
+    found = np.sort(layer.tree.query(shapely.box(*box))) if len(layer.geometries) else np.array([], int)
+    pixel_m = span / 256
+    bounds = layer.bounds[found]
+    small = (bounds[:, 2] - bounds[:, 0] < pixel_m) & (bounds[:, 3] - bounds[:, 1] < pixel_m)
+    small |= layer.point_like[found]
+
+    def to_tile(coords: FloatArray) -> FloatArray:
+        return np.column_stack(((coords[:, 0] - minx) * scale, (maxy - coords[:, 1]) * scale))
+
+    # lines and polygons big enough to draw: clip, simplify, snap to the grid, orient
+    large = found[~small]
+    clipped = shapely.clip_by_rect(layer.geometries[large], *box)
+    # Douglas–Peucker (ten times faster than the topology-preserving kind): the snapping to
+    # the grid after it makes every polygon valid again, or empty
+    drawn = shapely.simplify(clipped, pixel_m * SIMPLIFY_PIXELS, preserve_topology=False)
+    drawn = shapely.set_precision(shapely.transform(drawn, to_tile), 1.0)
+    drawn = shapely.orient_polygons(drawn, exterior_cw=False)  # clockwise on screen (y down)
+    kinds = shapely.get_type_id(drawn)
+    is_polygon = np.isin(kinds, (3, 6)) & ~shapely.is_empty(drawn)  # Polygon, MultiPolygon
+    is_line = np.isin(kinds, (1, 5)) & ~shapely.is_empty(drawn)  # LineString, MultiLineString
+    extra_rows = np.array([], dtype=np.int64)
+    extra_at = np.empty((0, 2))
+    if keep_small:
+        # a hazard that meets the tile but does not survive the grid: a point where it lies
+        lost = ~is_polygon & ~is_line & ~shapely.is_empty(clipped)
+        extra_rows = large[lost]
+        extra_at = shapely.get_coordinates(shapely.point_on_surface(clipped[lost])).reshape(-1, 2)
+    # points, and the hazards too small to draw
+    rows = found[small]
+    if not keep_small:
+        rows = rows[layer.point_like[rows]]
+    bounds = layer.bounds[rows]
+    at = np.column_stack(((bounds[:, 0] + bounds[:, 2]) / 2, (bounds[:, 1] + bounds[:, 3]) / 2))
+    rows = np.concatenate([rows, extra_rows]).astype(np.int64)
+    at = to_tile(np.concatenate([at, extra_at])) if len(rows) else np.empty((0, 2))
+    points, codes, counts = _gather_points(layer, rows, at, PIXEL * point_cell_pixels(z))
+    return _Drawn(drawn[is_polygon], large[is_polygon], drawn[is_line], large[is_line], points, codes, counts)
+
+
+def _gather_points(
+    layer: _Layer, rows: IntArray, at: FloatArray, cell: int
+) -> tuple[IntArray, NDArray[np.int32], IntArray]:
+    """One point per cell of ``cell`` tile units: where several fall in one, their mean
+    position, the codes they all share (-1 elsewhere) and how many they are."""
+    inside = (at[:, 0] >= -BUFFER) & (at[:, 0] <= EXTENT + BUFFER)
+    inside &= (at[:, 1] >= -BUFFER) & (at[:, 1] <= EXTENT + BUFFER)
+    rows, at = rows[inside], at[inside]
+    if not len(rows):
+        return np.empty((0, 2), np.int64), np.empty((0, len(layer.names)), np.int32), np.empty(0, np.int64)
+    side = (EXTENT + 2 * BUFFER) // cell + 2
+    cells = ((at[:, 0] + BUFFER) // cell) * side + (at[:, 1] + BUFFER) // cell
+    order = np.lexsort((rows, cells))  # by cell, then by feature: the same tile every time
+    rows, at, cells = rows[order], at[order], cells[order]
+    _, starts, counts = np.unique(cells, return_index=True, return_counts=True)
+    centres = np.rint(np.add.reduceat(at, starts, axis=0) / counts[:, None]).astype(np.int64)
+    member_codes = layer.codes[rows]
+    first = member_codes[starts]
+    same = np.logical_and.reduceat(member_codes == np.repeat(first, counts, axis=0), starts, axis=0)
+    codes = np.where(same, first, -1).astype(np.int32)
+    return centres, codes, np.where(counts > 1, counts, 0).astype(np.int64)
+
+
+# -- encoding (MVT 2.1: vector_tile.proto) --------------------------------------------------------
+
+_MOVE_TO, _LINE_TO, _CLOSE_PATH = 1, 2, 7
+_POINT, _LINESTRING, _POLYGON = 1, 2, 3
+
+
+def _varint(value: int) -> bytes:
+    if value < _SMALL:
+        return _SMALL_VARINTS[value]
+    return _encode_varint(value)
+
+
+def _encode_varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+_SMALL = 1 << 14
+_SMALL_VARINTS = [_encode_varint(i) for i in range(_SMALL)]
+
+
+def _key(field: int, wire: int) -> bytes:
+    return _varint(field << 3 | wire)
+
+
+def _delimited(field: int, payload: bytes) -> bytes:
+    return _key(field, 2) + _varint(len(payload)) + payload
+
+
+def _varints(values: NDArray[Any]) -> tuple[bytes, IntArray]:
+    """Many unsigned varints at once: their bytes, and the length of each."""
+    v = np.asarray(values, dtype=np.uint64)
+    if not len(v):
+        return b"", np.zeros(0, np.int64)
+    lengths = np.ones(len(v), dtype=np.int64)
+    for k in range(1, 10):
+        lengths += v >= np.uint64(1 << (7 * k))
+    width = int(lengths.max())
+    table = np.empty((len(v), width), dtype=np.uint8)
+    for k in range(width):
+        more = np.where(lengths > k + 1, 0x80, 0).astype(np.uint8)
+        table[:, k] = ((v >> np.uint64(7 * k)) & np.uint64(0x7F)).astype(np.uint8) | more
+    return table[np.arange(width)[None, :] < lengths[:, None]].tobytes(), lengths
+
+
+def _split(data: bytes, lengths: IntArray, groups: IntArray) -> list[bytes]:
+    """``data`` (one varint per entry of ``lengths``) cut into consecutive groups of
+    ``groups[i]`` varints each."""
+    ends = np.concatenate([[0], np.cumsum(lengths)])  # bytes before the k-th varint
+    offsets = ends[np.concatenate([[0], np.cumsum(groups)])].tolist()
+    view = memoryview(data)
+    return [bytes(view[offsets[i] : offsets[i + 1]]) for i in range(len(groups))]
+
+
+def _zigzag(values: IntArray) -> IntArray:
+    return (values << 1) ^ (values >> 63)
+
+
+def _command(command: int, count: Any) -> Any:
+    """A command integer (or an array of them): the count in the high bits."""
+    return (count << 3) | command
+
+
+def _geometry_streams(geometries: NDArray[np.object_], closed: bool) -> tuple[list[bytes], list[int]]:
+    """The packed command streams of lines (``closed`` False) or polygons (True), one per
+    geometry, and the features that kept nothing to draw (a ring or line shrunk to a point)."""
+    if closed:
+        parts, owner = shapely.get_parts(geometries, return_index=True)
+        runs, part_of = shapely.get_rings(parts, return_index=True)
+        run_feature = owner[part_of]
+    else:
+        runs, run_feature = shapely.get_parts(geometries, return_index=True)
+    coords, run_of = shapely.get_coordinates(runs, return_index=True)
+    coords = coords.astype(np.int64)
+    keep = np.ones(len(coords), dtype=bool)
+    if closed:
+        keep[np.r_[run_of[1:] != run_of[:-1], True]] = False  # a ring's closing point is implicit
+    same_run = np.r_[False, run_of[1:] == run_of[:-1]]
+    keep &= ~(same_run & np.r_[False, (coords[1:] == coords[:-1]).all(axis=1)])  # repeated points
+    coords, run_of = coords[keep], run_of[keep]
+    n = np.bincount(run_of, minlength=len(runs))
+    usable = n >= (3 if closed else 2)
+    coords, run_of = coords[usable[run_of]], run_of[usable[run_of]]
+    # runs renumbered to the usable ones, in order
+    new_index = np.cumsum(usable) - 1
+    run_of = new_index[run_of]
+    run_feature = run_feature[usable]
+    n = n[usable]
+    size = 2 * n + 2 + (1 if closed else 0)  # MoveTo x y LineTo (x y)… [ClosePath]
+    start = np.concatenate([[0], np.cumsum(size)[:-1]]).astype(np.int64)
+    stream = np.zeros(int(size.sum()), dtype=np.int64)
+    stream[start] = _command(_MOVE_TO, 1)
+    stream[start + 3] = _command(_LINE_TO, n - 1)
+    if closed:
+        stream[start + size - 1] = _command(_CLOSE_PATH, 1)
+    first_of_run = np.concatenate([[0], np.cumsum(n)[:-1]]).astype(np.int64)
+    j = np.arange(len(coords)) - first_of_run[run_of]
+    position = start[run_of] + np.where(j == 0, 1, 2 + 2 * j)
+    # the cursor starts at (0, 0) for each feature and moves on through its runs
+    feature_of_coord = run_feature[run_of]
+    previous = np.vstack([np.zeros((1, 2), np.int64), coords[:-1]])
+    previous[np.r_[True, feature_of_coord[1:] != feature_of_coord[:-1]]] = 0
+    delta = _zigzag(coords - previous)
+    stream[position] = delta[:, 0]
+    stream[position + 1] = delta[:, 1]
+    data, lengths = _varints(stream)
+    per_feature = np.bincount(run_feature, weights=size, minlength=len(geometries)).astype(np.int64)
+    pieces = _split(data, lengths, per_feature)
+    return pieces, [i for i, count in enumerate(per_feature) if count == 0]
+
+
+def _point_streams(points: IntArray) -> list[bytes]:
+    stream = np.empty((len(points), 3), dtype=np.int64)
+    stream[:, 0] = _command(_MOVE_TO, 1)
+    stream[:, 1:] = _zigzag(points)
+    data, lengths = _varints(stream.ravel())
+    return _split(data, lengths, np.full(len(points), 3, dtype=np.int64))
+
+
+def _encode_tile(name: str, layer: _Layer, drawn: _Drawn, fields: frozenset[str] | None) -> bytes:
+    geometries: list[bytes] = []
+    types: list[int] = []
+    codes: list[NDArray[np.int32]] = []
+    counts: list[IntArray] = []
+    shapes_and_rows = (
+        (drawn.polygons, drawn.polygon_rows, True, _POLYGON),
+        (drawn.lines, drawn.line_rows, False, _LINESTRING),
+    )
+    for shapes, rows, closed, kind in shapes_and_rows:
+        if not len(shapes):
+            continue
+        pieces, empty = _geometry_streams(shapes, closed)
+        keep = np.ones(len(shapes), dtype=bool)
+        keep[empty] = False
+        geometries.extend(p for p, k in zip(pieces, keep, strict=True) if k)
+        types.extend([kind] * int(keep.sum()))
+        codes.append(layer.codes[rows[keep]])
+        counts.append(np.zeros(int(keep.sum()), dtype=np.int64))
+    if len(drawn.points):
+        geometries.extend(_point_streams(drawn.points))
+        types.extend([_POINT] * len(drawn.points))
+        codes.append(drawn.point_codes)
+        counts.append(drawn.point_counts)
+    all_codes = np.vstack(codes) if codes else np.empty((0, len(layer.names)), np.int32)
+    all_counts = np.concatenate(counts) if counts else np.empty(0, np.int64)
+    keys, values, tags = _attributes(layer, all_codes, all_counts, fields)
+    messages = [
+        _delimited(2, _delimited(2, tag) + _key(3, 0) + _varint(kind) + _delimited(4, geometry))
+        for tag, kind, geometry in zip(tags, types, geometries, strict=True)
+    ]
+    body = (
+        _key(15, 0)
+        + _varint(2)  # version
+        + _delimited(1, name.encode())
+        + b"".join(messages)
+        + b"".join(_delimited(3, k.encode()) for k in keys)
+        + b"".join(_delimited(4, _value(v)) for v in values)
+        + _key(5, 0)
+        + _varint(EXTENT)
+    )
+    return _delimited(3, body)
+
+
+def _attributes(
+    layer: _Layer, codes: NDArray[np.int32], counts: IntArray, fields: frozenset[str] | None
+) -> tuple[list[str], list[Any], list[bytes]]:
+    """The layer's keys and values tables, and each feature's packed tags."""
+    keys: list[str] = []
+    values: list[Any] = []
+    value_ids = np.full((len(codes), len(layer.names) + 1), -1, dtype=np.int64)
+    key_ids: list[int] = []
+    for k, name in enumerate(layer.names):
+        column = codes[:, k]
+        present = column >= 0
+        if not present.any() or (fields is not None and name not in fields):
+            key_ids.append(-1)
+            continue
+        used, inverse = np.unique(column[present], return_inverse=True)
+        value_ids[present, k] = len(values) + inverse
+        values.extend(layer.values[k][int(c)] for c in used)
+        key_ids.append(len(keys))
+        keys.append(name)
+    gathered = counts > 0
+    if gathered.any():
+        used_counts, inverse = np.unique(counts[gathered], return_inverse=True)
+        value_ids[gathered, -1] = len(values) + inverse
+        values.extend(int(c) for c in used_counts)
+        key_ids.append(len(keys))
+        keys.append(COUNT_FIELD)
+    else:
+        key_ids.append(-1)
+    present = value_ids >= 0
+    pairs = np.empty((len(codes), value_ids.shape[1], 2), dtype=np.int64)
+    pairs[:, :, 0] = np.array(key_ids, dtype=np.int64)[None, :]
+    pairs[:, :, 1] = value_ids
+    data, lengths = _varints(pairs[present].ravel())
+    return keys, values, _split(data, lengths, 2 * present.sum(axis=1))
+
+
+def _value(value: Any) -> bytes:
+    if isinstance(value, bool):
+        return _key(7, 0) + _varint(int(value))
+    if isinstance(value, int):
+        if value >= 0:
+            return _key(5, 0) + _varint(value)
+        return _key(6, 0) + _varint((value << 1) ^ (value >> 63))
+    if isinstance(value, float):
+        return _key(3, 1) + struct.pack("<d", value)
+    return _delimited(1, str(value).encode())
+
+
+# -- the tiles of a registry ---------------------------------------------------------------------
+
+
+class Tiles:
+    """The tiles of one registry's public collections. Safe to share between threads; keeps
+    the drawable collections of the current revision and up to ``cache_bytes`` of tiles."""
+
+    def __init__(self, registry: Registry, *, cache_bytes: int = 64 * 1024**2) -> None:
+        self.registry = registry
+        self.cache_bytes = cache_bytes
+        self._layers: dict[str, _Layer] = {}
+        self._layer_lock = threading.Lock()
+        self._cache: OrderedDict[tuple[str, int, int, int], Tile] = OrderedDict()
+        self._cached_bytes = 0
+        self._cache_lock = threading.Lock()
+
+    def tile(self, collection_id: str, z: int, x: int, y: int) -> Tile:
+        spec = collection(collection_id)  # UnknownRecord for any other id
+        check_tile(z, x, y)
+        revision = self.revision()
+        key = (spec.id, z, x, y)
+        with self._cache_lock:
+            cached = self._cache.get(key)
+            if cached is not None and cached.revision == revision:
+                self._cache.move_to_end(key)
+                return cached
+        layer = self._layer(spec.id, revision)
+        # a dense tile makes tens of thousands of short-lived geometries: without the pause,
+        # the cyclic collector walks the whole collection again and again (0.6 s on 100k areas)
+        with collector_paused():
+            data, count = render(
+                layer,
+                spec.id,
+                z,
+                x,
+                y,
+                keep_small=spec.id in HAZARD_COLLECTIONS,
+                fields=None if z >= DETAIL_ZOOM else MAP_FIELDS.get(spec.id),
+            )
+        digest = hashlib.blake2b(RENDERING.encode() + b"\0" + data, digest_size=12).hexdigest()
+        tile = Tile(spec.id, z, x, y, layer.revision, data, count, etag=f'"{digest}"')
+        self._remember(key, tile)
+        return tile
+
+    def bounds(self, collection_id: str) -> tuple[float, float, float, float] | None:
+        """The collection's extent in longitude/latitude (None when it is empty)."""
+        spec = collection(collection_id)
+        return self._layer(spec.id, self.revision()).lonlat_bounds
+
+    def fields(self, collection_id: str) -> dict[str, str]:
+        """The attributes a tile of this collection may carry, each with a word on it."""
+        spec = collection(collection_id)
+        described = {f.name: f.description or f.name.replace("_", " ") for f in spec.filters}
+        layer = self._layer(spec.id, self.revision())
+        out = {name: described.get(name, name.replace("_", " ")) for name in layer.names}
+        out[COUNT_FIELD] = "on a point standing for several features: how many"
+        return out
+
+    def revision(self) -> int:
+        return int(queries.registry_status(self.registry)["revision"])
+
+    def cache_info(self) -> Mapping[str, int]:
+        with self._cache_lock:
+            return {"tiles": len(self._cache), "bytes": self._cached_bytes}
+
+    def _layer(self, collection_id: str, revision: int) -> _Layer:
+        with self._layer_lock:
+            layer = self._layers.get(collection_id)
+            if layer is None or layer.revision != revision:
+                # read under the lock: concurrent first requests share one read
+                spec = COLLECTIONS[collection_id]
+                with_id = not any(f.name == "ref" for f in spec.filters)
+                with collector_paused():  # as for an import: many objects, all kept
+                    layer = _Layer.of(spec.read(self.registry, None), revision, with_id=with_id)
+                self._layers[collection_id] = layer
+            return layer
+
+    def _remember(self, key: tuple[str, int, int, int], tile: Tile) -> None:
+        size = len(tile.data) + 200  # the bytes and the bookkeeping
+        if size > self.cache_bytes:
+            return
+        with self._cache_lock:
+            old = self._cache.pop(key, None)
+            if old is not None:
+                self._cached_bytes -= len(old.data) + 200
+            self._cache[key] = tile
+            self._cached_bytes += size
+            while self._cached_bytes > self.cache_bytes:
+                _, dropped = self._cache.popitem(last=False)
+                self._cached_bytes -= len(dropped.data) + 200
+
+
+__all__ = [
+    "BUFFER",
+    "EXTENT",
+    "MAX_ZOOM",
+    "MEDIA_TYPE",
+    "MIN_ZOOM",
+    "Tile",
+    "Tiles",
+    "check_tile",
+    "lonlat_to_pixel",
+    "lonlat_to_tile",
+    "point_cell_pixels",
+    "render",
+    "tile_bounds_lonlat",
+]
