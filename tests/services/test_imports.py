@@ -243,3 +243,37 @@ def test_real_colombia_csv_cells_import_as_indications(registry):
     assert any("no CRS" in note for note in result["notes"])
     minx, miny, maxx, maxy = shapely.total_bounds([i["geometry"] for i in queries.records(registry)])
     assert (minx, miny, maxx, maxy) == pytest.approx((-75.2950, 5.2708, -74.7656, 5.7285), abs=1e-3)
+
+
+def test_an_invalid_polygon_found_beside_the_writing_rolls_it_all_back(registry, tmp_path):
+    # only validity (and the swapped axes it guards) is left to check once the quick rules pass:
+    # the rows are written meanwhile, and the problem undoes them
+    bowtie = shapely.Polygon([(17, 44), (17.01, 44.01), (17.01, 44), (17, 44.01)])
+    seed = write_geojson(
+        tmp_path / "seed.geojson", [make_hazard_feature(square(17, 44), id="k", status="open")]
+    )
+    import_file(registry, seed, ImportOptions(date_of_information=D1))
+    with registry.store.read() as tx:
+        counts = tx.table_counts()
+    features = [make_hazard_feature(square(17 + i / 100, 44.2), id=f"g{i}") for i in range(20)]
+    bad = write_geojson(tmp_path / "bad.geojson", [*features, make_hazard_feature(bowtie, id="bowtie")])
+    with pytest.raises(ValidationFailed) as failed:
+        import_file(registry, bad, ImportOptions(date_of_information=D1))
+    assert [(p["feature"], p["code"]) for p in failed.value.detail] == [(21, "invalid")]
+    swapped = write_geojson(
+        tmp_path / "swapped.geojson", [*features, make_hazard_feature(square(44.03, 17.03), id="swapped")]
+    )
+    with pytest.raises(ValidationFailed) as failed:
+        import_file(registry, swapped, ImportOptions(date_of_information=D1))
+    assert [(p["feature"], p["code"]) for p in failed.value.detail] == [(21, "swapped_axes")]
+    # a conflict met while writing yields to the file's own problem, as if checked first
+    conflicting = write_geojson(
+        tmp_path / "conflict.geojson",
+        [make_hazard_feature(square(17, 44), id="k", status="closed"), make_hazard_feature(bowtie, id="b")],
+    )
+    with pytest.raises(ValidationFailed):
+        import_file(registry, conflicting, ImportOptions(date_of_information=D1))
+    with registry.store.read() as tx:
+        assert tx.table_counts() == counts
+    good = write_geojson(tmp_path / "good.geojson", features)
+    assert import_file(registry, good, ImportOptions(date_of_information=D1))["created"] == 20

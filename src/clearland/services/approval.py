@@ -29,7 +29,11 @@ def approve(
 ) -> dict[str, Any]:
     """Approve ``report_id`` and reconcile it. Raises ``ConflictError`` (and the caller's
     transaction rolls back) when another report says otherwise with the same date, and
-    ``StateError`` when the rules refuse what an activity report does to a hazard area."""
+    ``StateError`` when the rules refuse what an activity report does to a hazard area.
+
+    ``changes``: the report's rows when the caller has just written them in this transaction;
+    a row may also carry ``shape``, its geometry already parsed, and ``area_m2``, its geodesic
+    area already measured (an import has both at hand: the approval need not redo them)."""
     report = tx.get_report(report_id)
     try:
         status = next_status(ReportStatus(report["status"]), "approve")
@@ -67,6 +71,11 @@ def approve(
                 state = {**values, "date_of_information": doi.isoformat()}
                 state["record_id"] = record_id
                 state["ref"] = change["ref"]
+                if "geometry" in values:
+                    # the state's geometry is the change's own: what the caller knows of it holds
+                    for key in ("shape", "area_m2"):
+                        if change.get(key) is not None:
+                            state[f"_{key}"] = change[key]
                 states.append(state)
                 continue
             new = Change(report_id=report_id, seq=seq, date_of_information=doi, values=values)
@@ -150,23 +159,30 @@ def rebuild(tx: Tx, kind: RecordKind, record_ids: list[int], *, sliver_min_m2: f
 
 
 def _complete(kind: RecordKind, states: list[dict[str, Any]]) -> None:
-    """Fill defaults and derived fields (geodesic area) of folded states."""
+    """Fill defaults and derived fields (geodesic area) of folded states. A state may carry
+    ``_shape`` (its WKB already parsed) and ``_area_m2`` (already measured)."""
     record_type = RECORD_TYPES[kind]
-    raw = np.array([s["geometry"] for s in states], dtype=object)
-    geoms = shapely.from_wkb(raw) if len(raw) else raw
-    for state, wkb in zip(states, raw, strict=True):
-        state["wkb"] = wkb  # written as it came: no second encoding
-    areas = geodesic_areas_m2(geoms)
+    raw = [s["geometry"] for s in states]
+    geoms = np.array([s.pop("_shape", None) for s in states], dtype=object)
+    unparsed = [i for i, geom in enumerate(geoms) if geom is None]
+    if unparsed:
+        geoms[unparsed] = shapely.from_wkb(np.array([raw[i] for i in unparsed], dtype=object))
+    known = [s.pop("_area_m2", None) for s in states]
+    areas = np.array([np.nan if a is None else a for a in known], dtype=float)
+    unmeasured = np.flatnonzero(np.isnan(areas))
+    if len(unmeasured):
+        areas[unmeasured] = geodesic_areas_m2(geoms[unmeasured])
     defaults = [(spec.name, spec.default) for spec in record_type.fields if spec.default is not None]
-    for state, geom, area in zip(states, geoms, areas, strict=True):
+    for state, wkb, geom, area in zip(states, raw, geoms, areas.tolist(), strict=True):
         for name, default in defaults:
             if state.get(name) is None:
                 state[name] = default
+        state["wkb"] = wkb  # written as it came: no second encoding
         state["geometry"] = geom
-        state["area_m2"] = float(area)
+        state["area_m2"] = area
         if kind is RecordKind.HAZARD_AREA:
             # outcomes (land release) arrive with their own issue; until then nothing is released
-            state["remaining_area_m2"] = float(area)
+            state["remaining_area_m2"] = area
 
 
 def _show(value: Any) -> Any:

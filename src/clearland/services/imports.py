@@ -5,16 +5,25 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Callable, Mapping
+import os
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pyproj
 import shapely
 
-from clearland.domain.geometry import check_geometry, find_swapped_outliers, in_threads, repair
+from clearland.domain.geometry import (
+    check_geometry,
+    find_swapped_outliers,
+    geodesic_areas_m2,
+    in_threads,
+    repair,
+)
 from clearland.domain.reconcile import changed_values
 from clearland.domain.records import RECORD_TYPES, FieldSpec, RecordType, allowed_geometry_types
 from clearland.domain.vocab import OnInvalid, RecordKind, ReportStatus, ReportType
@@ -22,6 +31,7 @@ from clearland.errors import ConfigError, InputFileError, ValidationFailed
 from clearland.io import read_layer
 from clearland.io.types import RawFeature, ReadLimits, SourceLayer
 from clearland.services.approval import approve
+from clearland.services.gcpause import collector_paused
 from clearland.services.registry import Registry, acting_user, can_approve, init_registry
 
 #: column names recognised without --map (case-insensitive), per field
@@ -68,16 +78,61 @@ def import_file(
 ) -> dict[str, Any]:
     """Import ``path``; returns the import summary. Raises ``InputFileError`` for an unreadable
     file and ``ValidationFailed`` (nothing written) when problems remain under the policy."""
-    path = Path(path)
+    with collector_paused():
+        return _import_file(registry, Path(path), options, progress)
+
+
+def _import_file(
+    registry: Registry, path: Path, options: ImportOptions, progress: Progress | None
+) -> dict[str, Any]:
     limits = read_limits(registry)
     progress = progress or (lambda _stage, _done, _total: None)
-    progress("read", 0, 1)
-    source = read_layer(path, layer=options.layer, limits=limits, csv_geometry=options.csv_geometry)
-    progress("read", 1, 1)
-    prepared = prepare(source, options, progress)
+    stop = threading.Event()
+    with ThreadPoolExecutor(max_workers=1) as beside:
+        # the file is hashed while it is read (hashlib lets go of the GIL); a file the reader
+        # refuses (too big, not what it claims) stops the hashing
+        hashing = beside.submit(file_sha256, path, stop)
+        progress("read", 0, 1)
+        try:
+            source = read_layer(path, layer=options.layer, limits=limits, csv_geometry=options.csv_geometry)
+        except BaseException:
+            stop.set()
+            raise
+        progress("read", 1, 1)
+        sha256 = hashing.result()
     feature_count = len(source.features)
-    # the raw features (file CRS, every property) are no longer needed: free them before writing
-    source.features.clear()
+    with _Checking(source, options, progress) as checking:
+        # the raw features (file CRS, every property) are no longer needed: free them
+        source.features.clear()
+        if options.on_invalid is OnInvalid.REJECT and checking.clean_so_far and registry.store.is_ready():
+            # Nothing found so far, and under this policy nothing will be left out: the rows
+            # are written while validity is checked beside (GEOS and SQLite each on a core),
+            # and if it finds a problem the transaction rolls back: nothing was imported.
+            # Its problems come first, as if it had been checked before.
+            assumed = Prepared(
+                source=source, rows=checking.rows, problems=[], skipped=[], repaired=[], notes=checking.notes
+            )
+            with registry.store.write() as tx:
+                try:
+                    result = _write_import(
+                        tx, registry, path, options, assumed, feature_count, sha256, progress, checking.wkbs
+                    )
+                except Exception:
+                    _reject_problems(path, checking.result(), feature_count)
+                    raise
+                _reject_problems(path, checking.result(), feature_count)
+            return result
+        prepared = checking.result()
+    _reject_problems(path, prepared, feature_count)
+    if not registry.store.exists():
+        init_registry(registry)
+    registry.store.check_ready()
+    with registry.store.write() as tx:
+        return _write_import(tx, registry, path, options, prepared, feature_count, sha256, progress)
+
+
+def _reject_problems(path: Path, prepared: Prepared, feature_count: int) -> None:
+    """Raise ``ValidationFailed`` when problems remain under the policy."""
     fatal = [p for p in prepared.problems if p.get("action") == "rejected"]
     if fatal:
         raise ValidationFailed(
@@ -85,78 +140,94 @@ def import_file(
             f"features have problems; nothing was imported (use --on-invalid repair|skip)",
             detail=prepared.problems,
         )
-    if not registry.store.exists():
-        init_registry(registry)
-    registry.store.check_ready()
+
+
+def _write_import(
+    tx: Any,
+    registry: Registry,
+    path: Path,
+    options: ImportOptions,
+    prepared: Prepared,
+    feature_count: int,
+    sha256: str,
+    progress: Progress,
+    wkbs: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """Land the checked rows as one import report, in ``tx``; returns the import summary.
+    ``wkbs``: the rows' WKB, when already made."""
+    source = prepared.source
     doi = options.date_of_information or dt.date.today()
-    sha256 = file_sha256(path)
     record_type = RECORD_TYPES[options.kind]
-    with registry.store.write() as tx:
-        user = acting_user(tx, registry.user_name)
-        progress("match", 0, len(prepared.rows))
-        matched = _match_existing(tx, record_type, prepared.rows)
-        new_rows = [i for i, m in enumerate(matched) if m is None]
-        refs = iter(
-            tx.allocate_refs(
-                options.kind,
-                record_type.ref_prefix,
-                sum(1 for i in new_rows if "ref" not in prepared.rows[i][1]),
-            )
+    user = acting_user(tx, registry.user_name)
+    progress("match", 0, len(prepared.rows))
+    matched = _match_existing(tx, record_type, prepared.rows)
+    new_rows = [i for i, m in enumerate(matched) if m is None]
+    refs = iter(
+        tx.allocate_refs(
+            options.kind,
+            record_type.ref_prefix,
+            sum(1 for i in new_rows if "ref" not in prepared.rows[i][1]),
         )
-        changes: list[tuple[str, Mapping[str, Any], bytes | None]] = []
-        unchanged = 0
-        wkbs = shapely.to_wkb(np.array([g for _n, _v, g in prepared.rows], dtype=object), output_dimension=2)
-        for (_number, values, _geom), current, wkb in zip(prepared.rows, matched, wkbs, strict=True):
-            incoming = dict(values)
-            if current is None:
-                ref = incoming.pop("ref", None) or next(refs)
-                changes.append((ref, incoming, wkb))
-                continue
-            ref = current["ref"]
-            incoming.pop("ref", None)
-            current_wkb = shapely.to_wkb(current["geometry"], output_dimension=2)
-            diff = changed_values(current, incoming)
-            geom_changed = current_wkb != wkb
-            if not diff and not geom_changed:
-                unchanged += 1
-                continue
-            # the report keeps all the file says of the record, not only the difference: that
-            # is its evidence, and an older report must still give a whole state "as of" its date
+    )
+    changes: list[tuple[str, Mapping[str, Any], bytes | None]] = []
+    shapes: list[shapely.Geometry | None] = []
+    unchanged = 0
+    if wkbs is None:
+        wkbs = in_threads(_wkb_2d, np.array([g for _n, _v, g in prepared.rows], dtype=object))
+    for (_number, values, geom), current, wkb in zip(prepared.rows, matched, wkbs, strict=True):
+        incoming = dict(values)
+        if current is None:
+            ref = incoming.pop("ref", None) or next(refs)
             changes.append((ref, incoming, wkb))
-        created = sum(1 for i in new_rows)
-        summary = {
-            "file": str(path),
-            "layer": source.layer,
-            "driver": source.driver,
-            "crs": prepared.source.crs,
-            "features": feature_count,
-            "created": created,
-            "updated": len(changes) - created,
-            "unchanged": unchanged,
-            "skipped": len(prepared.skipped),
-            "repaired": len(prepared.repaired),
-            "notes": prepared.notes,
-        }
-        result: dict[str, Any] = {**summary, "problems": prepared.problems, "report": None}
-        if not changes:
-            result["status"] = "nothing to change"
-            return result
-        progress("write", 0, len(changes))
-        count = len(changes)
-        result.update(
-            land_file_report(
-                tx,
-                user,
-                ReportType.IMPORT_BATCH,
-                options.kind,
-                changes,
-                date_of_information=doi,
-                path=path,
-                sha256=sha256,
-                summary=summary,
-            )
+            shapes.append(geom)
+            continue
+        ref = current["ref"]
+        incoming.pop("ref", None)
+        current_wkb = shapely.to_wkb(current["geometry"], output_dimension=2)
+        diff = changed_values(current, incoming)
+        geom_changed = current_wkb != wkb
+        if not diff and not geom_changed:
+            unchanged += 1
+            continue
+        # the report keeps all the file says of the record, not only the difference: that
+        # is its evidence, and an older report must still give a whole state "as of" its date
+        changes.append((ref, incoming, wkb))
+        shapes.append(geom)
+    created = sum(1 for i in new_rows)
+    summary = {
+        "file": str(path),
+        "layer": source.layer,
+        "driver": source.driver,
+        "crs": prepared.source.crs,
+        "features": feature_count,
+        "created": created,
+        "updated": len(changes) - created,
+        "unchanged": unchanged,
+        "skipped": len(prepared.skipped),
+        "repaired": len(prepared.repaired),
+        "notes": prepared.notes,
+    }
+    result: dict[str, Any] = {**summary, "problems": prepared.problems, "report": None}
+    if not changes:
+        result["status"] = "nothing to change"
+        return result
+    progress("write", 0, len(changes))
+    count = len(changes)
+    result.update(
+        land_file_report(
+            tx,
+            user,
+            ReportType.IMPORT_BATCH,
+            options.kind,
+            changes,
+            date_of_information=doi,
+            path=path,
+            sha256=sha256,
+            summary=summary,
+            shapes=shapes,
         )
-        progress("write", count, count)
+    )
+    progress("write", count, count)
     return result
 
 
@@ -172,9 +243,12 @@ def land_file_report(
     sha256: str,
     summary: dict[str, Any],
     sliver_min_m2: float = 1.0,
+    shapes: Sequence[shapely.Geometry | None] | None = None,
 ) -> dict[str, Any]:
     """Store a report made from a file and, when ``user`` may approve, approve it at once
-    (in the caller's transaction). Returns ``report``, ``status`` and maybe ``revision``."""
+    (in the caller's transaction). Returns ``report``, ``status`` and maybe ``revision``.
+    ``shapes``: the changes' geometries, parsed (the approval then need not parse their WKB
+    again, and their areas are measured beside the database work)."""
     report_id = tx.insert_report(
         type=report_type.value,
         status=ReportStatus.SUBMITTED,
@@ -185,183 +259,334 @@ def land_file_report(
         summary=summary,
     )
     approving = can_approve(user)
-    # records are created up front when the report is approved now, so each change row is
-    # written once, already linked to its record
-    record_ids = tx.ensure_records(kind, [ref for ref, _v, _w in changes])[0] if approving else None
-    written = tx.insert_changes(report_id, kind, changes, record_ids)
-    changes.clear()  # the written rows hold the same values; do not keep two lists alive
     if not approving:
+        tx.insert_changes(report_id, kind, changes)
         return {"report": report_id, "status": "submitted"}
+    with ThreadPoolExecutor(max_workers=1) as beside:
+        # the approval needs the geodesic areas: measured (numpy, without the GIL) while the
+        # database takes the records and the report's changes
+        measuring = beside.submit(geodesic_areas_m2, np.asarray(shapes, dtype=object)) if shapes else None
+        # records are created up front, so each change row is written once, already linked to
+        # its record; the geometry of a record it creates is written once too, in the record's
+        # current row, and the change points at it
+        record_ids, blank = tx.ensure_records(kind, [ref for ref, _v, _w in changes])
+        written = tx.insert_changes(report_id, kind, changes, record_ids, geom_in_current=blank)
+        changes.clear()  # the written rows hold the same values; do not keep two lists alive
+        if shapes is not None and measuring is not None:
+            for row, shape, area in zip(written, shapes, measuring.result().tolist(), strict=True):
+                row["shape"] = shape
+                row["area_m2"] = area
     outcome = approve(tx, report_id, user, written, sliver_min_m2=sliver_min_m2)
     return {"report": report_id, "status": "approved", "revision": outcome["revision"]}
 
 
+def _wkb_2d(geoms: np.ndarray) -> np.ndarray:
+    wkbs: np.ndarray = shapely.to_wkb(geoms, output_dimension=2)
+    return wkbs
+
+
 def prepare(source: SourceLayer, options: ImportOptions, progress: Progress) -> Prepared:
     """Map fields and check every feature. No database access."""
-    record_type = RECORD_TYPES[options.kind]
-    notes = list(source.notes)
-    name = source.path.name
-    columns = _resolve_columns(record_type, source, options)
-    constants = _parse_constants(record_type, options.constants)
-    to_wgs84, crs_note = _transformer(source, options.crs)
-    if crs_note:
-        notes.append(crs_note)
+    with _Checking(source, options, progress) as checking:
+        return checking.result()
 
-    geoms = np.array([f.geometry for f in source.features], dtype=object)
-    if to_wgs84 is not None and len(geoms):
-        present = np.array([g is not None for g in geoms])
-        geoms[present] = shapely.transform(
-            geoms[present].astype(object),
-            lambda xy: np.column_stack(to_wgs84.transform(xy[:, 0], xy[:, 1])),
-        )
-    if len(geoms):
-        present = np.array([g is not None for g in geoms])
-        # one canonical form (ring order and orientation) so the same shape compares equal
-        geoms[present] = in_threads(shapely.normalize, shapely.force_2d(geoms[present].astype(object)))
 
-    parsers = {name: _cached_parser(record_type.field(name)) for name in columns}
-    # one vectorised pass finds the features that need no closer look (most of them)
-    plainly_good = _plainly_good_polygons(geoms)
-    problems: list[dict[str, Any]] = []
-    per_feature: dict[int, list[dict[str, Any]]] = {}
-    rows: list[tuple[int, dict[str, Any], Any]] = []
-    seen_keys: dict[str, int] = {}
-    key_field = "ref" if "ref" in columns else "source_id"
-    total = len(source.features)
-    for index, feature in enumerate(source.features):
-        if index % 5000 == 0:
-            progress("check", index, total)
-        issues: list[dict[str, Any]] = []
+class _FeatureId(NamedTuple):
+    number: int
+    fid: str | None
 
-        def problem(
-            field_name: str, message: str, value: Any = None, code: str = "value", **extra: Any
-        ) -> None:
-            # called only within this iteration, so the loop variables are the right ones
-            issues.append(_issue(name, feature, field_name, message, value, code, **extra))  # noqa: B023
 
-        values: dict[str, Any] = dict(constants)
-        for field_name, column in columns.items():
-            raw = feature.properties.get(column)
-            parsed = parsers[field_name](raw)
-            if isinstance(parsed, _Invalid):
-                problem(field_name, f"{column}: {parsed.reason}", raw)
-            else:
-                values[field_name] = parsed
-        if "source_id" not in values or values["source_id"] is None:
-            values["source_id"] = f"{source.path.stem}:{feature.fid or feature.number}"
-        for spec in record_type.fields:
-            if (
-                spec.required
-                and values.get(spec.name) is None
-                and not any(i["field"] == spec.name for i in issues)
-            ):
-                where = (
-                    f" (column {columns[spec.name]!r} is empty)"
-                    if spec.name in columns
-                    else (f" (no column; map one with --map {spec.name}=COLUMN or --set {spec.name}=VALUE)")
-                )
-                problem(spec.name, f"required field {spec.name} is missing{where}", code="required")
-        key = values.get(key_field)
-        if key is not None:
-            if key in seen_keys:
-                problem(
-                    key_field,
-                    f"duplicate {key_field} {key!r} (also feature {seen_keys[key]})",
-                    key,
-                    code="duplicate",
-                )
-            else:
-                seen_keys[key] = feature.number
-        geom = geoms[index]
-        if feature.geometry_error:
-            problem("geometry", feature.geometry_error, code="unreadable")
-        elif not plainly_good[index]:
-            geo_problem = check_geometry(geom, allowed_geometry_types(record_type, values))
-            if geo_problem is not None:
-                problem(
-                    "geometry",
-                    geo_problem.message,
-                    code=geo_problem.code,
-                    repairable=geo_problem.repairable,
-                )
-        per_feature[index] = issues
-        rows.append((feature.number, values, geom))
-    progress("check", total, total)
+class _Checking:
+    """Checking every feature, in two steps. On creation: the fields are read and the quick
+    geometry rules applied (null, empty, inside the world, type), and the geometry made
+    canonical. Then the slow rule, validity (GEOS), runs in threads until ``result``, which
+    gives what ``prepare`` gives. Meanwhile the caller may use ``rows`` if ``clean_so_far``:
+    they are what ``result`` keeps when validity finds nothing (under any policy)."""
 
-    # lat/lon written as lon/lat but still inside the world: far from the rest, at home swapped
-    clean = [i for i in range(len(rows)) if not per_feature[i] and rows[i][2] is not None]
-    if clean:
-        centres = shapely.get_coordinates(
-            shapely.centroid(np.array([rows[i][2] for i in clean], dtype=object))
-        )
-        for j in find_swapped_outliers([tuple(c) for c in centres]):
-            i = clean[j]
-            per_feature[i].append(
-                {
-                    "file": name,
-                    "feature": rows[i][0],
-                    "fid": source.features[i].fid,
-                    "field": "geometry",
-                    "code": "swapped_axes",
-                    "message": "far from the other features but among them with x and y swapped: "
-                    "likely lat/lon given as lon/lat",
-                }
+    def __init__(self, source: SourceLayer, options: ImportOptions, progress: Progress) -> None:
+        record_type = RECORD_TYPES[options.kind]
+        self.record_type = record_type
+        self.options = options
+        self.progress = progress
+        self.source = source
+        self.notes = list(source.notes)
+        self.name = source.path.name
+        columns = _resolve_columns(record_type, source, options)
+        constants = _parse_constants(record_type, options.constants)
+        to_wgs84, crs_note = _transformer(source, options.crs)
+        if crs_note:
+            self.notes.append(crs_note)
+
+        features = source.features
+        self.ids = [_FeatureId(f.number, f.fid) for f in features]
+        geoms = np.array([f.geometry for f in features], dtype=object)
+        if to_wgs84 is not None and len(geoms):
+            present = np.array([g is not None for g in geoms])
+            geoms[present] = shapely.transform(
+                geoms[present].astype(object),
+                lambda xy: np.column_stack(to_wgs84.transform(xy[:, 0], xy[:, 1])),
             )
+        present = np.flatnonzero(np.array([g is not None for g in geoms], dtype=bool))
+        encode = options.on_invalid is OnInvalid.REJECT
+        #: the rows' WKB, when made here (``None`` for a row without geometry)
+        self.wkbs: np.ndarray | None = np.full(len(geoms), None, dtype=object) if encode else None
+        # a core for this thread, the others for the threads
+        workers = max(1, (os.cpu_count() or 1) - 1)
+        self._pool = ThreadPoolExecutor(max_workers=workers)
+        try:
+            # The slow rule first: validity, in threads (GEOS lets go of the GIL) while this
+            # thread does the rest, which holds the GIL (new Python objects) and then, in an
+            # import, the database work. It is checked on the geometry as read: ring order and
+            # orientation, all the canonical form changes, do not change it.
+            self._parts = np.array_split(present, workers) if len(present) >= 10_000 else [present]
+            self._validating = [
+                self._pool.submit(shapely.is_valid, geoms[part].astype(object)) for part in self._parts
+            ]
+            canonical, quick_good_present, wkbs = _canonical(geoms[present].astype(object), encode)
+            geoms[present] = canonical
+            if self.wkbs is not None and wkbs is not None:
+                self.wkbs[present] = wkbs
+            quick_good = np.zeros(len(geoms), dtype=bool)
+            quick_good[present] = quick_good_present
+            self._quick_good = quick_good
+            checked, per_feature = _check_values(record_type, source, columns, constants, progress)
+            # the centres for the swapped-axes rule, of the canonical polygons
+            self._candidates = np.flatnonzero(quick_good)
+            self._centring = self._pool.submit(_centres, geoms[self._candidates].astype(object))
+            for index, feature in enumerate(features):
+                if feature.geometry_error:
+                    issue = _issue(self.name, feature, "geometry", feature.geometry_error, None, "unreadable")
+                    per_feature[index].append(issue)
+                elif not quick_good[index]:
+                    self._check_geometry(index, checked[index][1], geoms[index], per_feature)
+        except BaseException:
+            self.close()
+            raise
+        self.per_feature = per_feature
+        self.rows = [(number, values, geom) for (number, values), geom in zip(checked, geoms, strict=True)]
+        self.clean_so_far = not any(per_feature)
+        self._result: Prepared | None = None
 
-    kept: list[tuple[int, dict[str, Any], Any]] = []
-    skipped: list[int] = []
-    repaired: list[int] = []
-    for index, (number, values, geom) in enumerate(rows):
-        issues = per_feature[index]
-        if not issues:
-            kept.append((number, values, geom))
-            continue
-        if options.on_invalid is OnInvalid.REJECT:
-            action = "rejected"
-        elif options.on_invalid is OnInvalid.REPAIR and all(i.get("repairable") for i in issues):
-            fixed = repair(geom)
-            if fixed is not None and fixed.geom_type in allowed_geometry_types(record_type, values):
-                action = "repaired"
-                kept.append((number, values, shapely.normalize(fixed)))
-                repaired.append(number)
+    def __enter__(self) -> _Checking:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _check_geometry(
+        self, index: int, values: dict[str, Any], geom: Any, per_feature: list[list[dict[str, Any]]]
+    ) -> None:
+        problem = check_geometry(geom, allowed_geometry_types(self.record_type, values))
+        if problem is not None:
+            issue = _issue(
+                self.name,
+                self.ids[index],
+                "geometry",
+                problem.message,
+                None,
+                problem.code,
+                repairable=problem.repairable,
+            )
+            per_feature[index].append(issue)
+
+    def result(self) -> Prepared:
+        if self._result is None:
+            self._result = self._finish()
+        return self._result
+
+    def _finish(self) -> Prepared:
+        rows, per_feature, options, record_type = self.rows, self.per_feature, self.options, self.record_type
+        valid = np.zeros(len(rows), dtype=bool)
+        for part, done in zip(self._parts, self._validating, strict=True):
+            valid[part] = done.result()
+        quick_good = self._quick_good
+        centres = np.full((len(rows), 2), np.nan)
+        centres[self._candidates] = self._centring.result()
+        # polygons that pass the quick rules but not validity: ``check_geometry`` says why
+        for index in np.flatnonzero(quick_good & ~valid).tolist():
+            self._check_geometry(index, rows[index][1], rows[index][2], per_feature)
+        self.progress("check", len(rows), len(rows))
+
+        # lat/lon written as lon/lat but still inside the world: far from the rest, at home swapped
+        clean = [i for i in range(len(rows)) if not per_feature[i] and rows[i][2] is not None]
+        if clean:
+            unmeasured = [i for i in clean if not quick_good[i]]
+            if unmeasured:
+                others = shapely.centroid(np.array([rows[i][2] for i in unmeasured], dtype=object))
+                centres[unmeasured] = np.column_stack([shapely.get_x(others), shapely.get_y(others)])
+            for j in find_swapped_outliers([tuple(c) for c in centres[clean].tolist()]):
+                i = clean[j]
+                per_feature[i].append(
+                    {
+                        "file": self.name,
+                        "feature": rows[i][0],
+                        "fid": self.ids[i].fid,
+                        "field": "geometry",
+                        "code": "swapped_axes",
+                        "message": "far from the other features but among them with x and y swapped: "
+                        "likely lat/lon given as lon/lat",
+                    }
+                )
+
+        kept: list[tuple[int, dict[str, Any], Any]] = []
+        skipped: list[int] = []
+        repaired: list[int] = []
+        problems: list[dict[str, Any]] = []
+        for index, (number, values, geom) in enumerate(rows):
+            issues = per_feature[index]
+            if not issues:
+                kept.append((number, values, geom))
+                continue
+            if options.on_invalid is OnInvalid.REJECT:
+                action = "rejected"
+            elif options.on_invalid is OnInvalid.REPAIR and all(i.get("repairable") for i in issues):
+                fixed = repair(geom)
+                if fixed is not None and fixed.geom_type in allowed_geometry_types(record_type, values):
+                    action = "repaired"
+                    kept.append((number, values, shapely.normalize(fixed)))
+                    repaired.append(number)
+                else:
+                    action = "skipped"
+                    skipped.append(number)
             else:
                 action = "skipped"
                 skipped.append(number)
+            for issue in issues:
+                issue.pop("repairable", None)
+                issue["action"] = action
+                problems.append(issue)
+        return Prepared(
+            source=self.source,
+            rows=kept,
+            problems=problems,
+            skipped=skipped,
+            repaired=repaired,
+            notes=self.notes,
+        )
+
+
+def _check_values(
+    record_type: RecordType,
+    source: SourceLayer,
+    columns: Mapping[str, str],
+    constants: Mapping[str, Any],
+    progress: Progress,
+) -> tuple[list[tuple[int, dict[str, Any]]], list[list[dict[str, Any]]]]:
+    """(feature number, values) per feature, and its problems so far in this order: values
+    that do not parse (by column), required fields left empty, keys given twice. Worked
+    column by column: a column usually holds a handful of distinct values."""
+    features = source.features
+    name = source.path.name
+    total = len(features)
+    progress("check", 0, total)
+    names = list(columns)
+    parsed_columns = [
+        _parse_column(
+            record_type.field(field_name), [f.properties.get(columns[field_name]) for f in features]
+        )
+        for field_name in names
+    ]
+    progress("check", total // 2, total)
+    if parsed_columns:
+        rows = [dict(zip(names, parsed, strict=True)) for parsed in zip(*parsed_columns, strict=True)]
+    else:
+        rows = [{} for _ in features]
+    if constants:
+        rows = [{**constants, **values} for values in rows]
+    per_feature: list[list[dict[str, Any]]] = [[] for _ in features]
+    unparsed: dict[str, set[int]] = {}
+    for field_name, parsed in zip(names, parsed_columns, strict=True):
+        column = columns[field_name]
+        bad = [i for i, value in enumerate(parsed) if type(value) is _Invalid]
+        unparsed[field_name] = set(bad)
+        for i in bad:
+            if field_name in constants:
+                rows[i][field_name] = constants[field_name]
+            else:
+                del rows[i][field_name]
+            raw = features[i].properties.get(column)
+            message = f"{column}: {parsed[i].reason}"
+            per_feature[i].append(_issue(name, features[i], field_name, message, raw, "value"))
+    stem = source.path.stem
+    for feature, values in zip(features, rows, strict=True):
+        if values.get("source_id") is None:
+            values["source_id"] = f"{stem}:{feature.fid or feature.number}"
+    for spec in record_type.fields:
+        if not spec.required:
+            continue
+        where = (
+            f" (column {columns[spec.name]!r} is empty)"
+            if spec.name in columns
+            else f" (no column; map one with --map {spec.name}=COLUMN or --set {spec.name}=VALUE)"
+        )
+        message = f"required field {spec.name} is missing{where}"
+        reported = unparsed.get(spec.name, set())
+        for i, values in enumerate(rows):
+            if values.get(spec.name) is None and i not in reported:
+                per_feature[i].append(_issue(name, features[i], spec.name, message, None, "required"))
+    key_field = "ref" if "ref" in columns else "source_id"
+    seen_keys: dict[str, int] = {}
+    for feature, values, issues in zip(features, rows, per_feature, strict=True):
+        key = values.get(key_field)
+        if key is None:
+            continue
+        if key in seen_keys:
+            message = f"duplicate {key_field} {key!r} (also feature {seen_keys[key]})"
+            issues.append(_issue(name, feature, key_field, message, key, "duplicate"))
         else:
-            action = "skipped"
-            skipped.append(number)
-        for issue in issues:
-            issue.pop("repairable", None)
-            issue["action"] = action
-            problems.append(issue)
-    return Prepared(
-        source=source, rows=kept, problems=problems, skipped=skipped, repaired=repaired, notes=notes
+            seen_keys[key] = feature.number
+    return [(f.number, values) for f, values in zip(features, rows, strict=True)], per_feature
+
+
+def _parse_column(spec: FieldSpec, raws: list[Any]) -> list[Any]:
+    """``spec.parse`` of each raw value, once per distinct value; an ``_Invalid`` with the
+    reason where it fails."""
+    if spec.kind == "str":
+        # the common case of text read as text, as ``FieldSpec.parse`` has it: stripped, or None
+        return [(raw.strip() or None) if type(raw) is str else _parse_or_invalid(spec, raw) for raw in raws]
+    try:
+        distinct: dict[Any, Any] = dict.fromkeys(raws)
+    except TypeError:  # unhashable (a list from a JSON property)
+        return [_parse_or_invalid(spec, raw) for raw in raws]
+    for raw in distinct:
+        distinct[raw] = _parse_or_invalid(spec, raw)
+    return [distinct[raw] for raw in raws]
+
+
+def _canonical(geoms: np.ndarray, encode: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """The geometries in one canonical form (2D, ring order and orientation, so that the same
+    shape compares equal); which pass the quick rules as polygons: non-empty, polygonal,
+    inside the world (those that also are valid are plainly good: ``check_geometry`` would
+    find nothing); and, if ``encode``, their WKB."""
+    flat = np.asarray(shapely.has_z(geoms) | shapely.has_m(geoms))
+    if flat.any():
+        geoms = geoms.copy()
+        geoms[flat] = shapely.force_2d(geoms[flat])
+    geoms = shapely.normalize(geoms)
+    bounds = shapely.bounds(geoms)
+    in_world = (
+        np.isfinite(bounds).all(axis=1)
+        & (bounds[:, 0] >= -180)
+        & (bounds[:, 2] <= 180)
+        & (bounds[:, 1] >= -90)
+        & (bounds[:, 3] <= 90)
     )
+    quick_good = ~shapely.is_empty(geoms) & in_world & np.isin(shapely.get_type_id(geoms), (3, 6))
+    return geoms, quick_good, _wkb_2d(geoms) if encode else None
+
+
+def _centres(geoms: np.ndarray) -> np.ndarray:
+    """The centroids (x, y) of the geometries."""
+    points = shapely.centroid(geoms)
+    return np.column_stack([shapely.get_x(points), shapely.get_y(points)])
 
 
 @dataclass(frozen=True)
 class _Invalid:
     reason: str
-
-
-def _cached_parser(spec: FieldSpec) -> Callable[[Any], Any]:
-    """``spec.parse`` remembering each distinct raw value: a column of 100k rows holds a
-    handful of categories. Returns the value or an ``_Invalid`` with the reason."""
-    cache: dict[Any, Any] = {}
-
-    def parse(raw: Any) -> Any:
-        try:
-            return cache[raw]
-        except KeyError:
-            pass
-        except TypeError:  # unhashable (a list from a JSON property)
-            return _parse_or_invalid(spec, raw)
-        result = cache[raw] = _parse_or_invalid(spec, raw)
-        if len(cache) > 10_000:  # a column of unique names: stop remembering
-            cache.clear()
-        return result
-
-    return parse
 
 
 def _parse_or_invalid(spec: FieldSpec, raw: Any) -> Any:
@@ -371,29 +596,14 @@ def _parse_or_invalid(spec: FieldSpec, raw: Any) -> Any:
         return _Invalid(str(exc))
 
 
-def _plainly_good_polygons(geoms: np.ndarray) -> np.ndarray:
-    """Valid, non-empty polygons inside the world: ``check_geometry`` would find nothing."""
-    if len(geoms) == 0:
-        return np.zeros(0, dtype=bool)
-    present = np.array([g is not None for g in geoms])
-    good = present.copy()
-    if present.any():
-        sub = geoms[present].astype(object)
-        bounds = shapely.bounds(sub)
-        in_world = (
-            np.isfinite(bounds).all(axis=1)
-            & (bounds[:, 0] >= -180)
-            & (bounds[:, 2] <= 180)
-            & (bounds[:, 1] >= -90)
-            & (bounds[:, 3] <= 90)
-        )
-        polygonal = np.isin(shapely.get_type_id(sub), (3, 6))
-        good[present] = ~shapely.is_empty(sub) & in_world & polygonal & in_threads(shapely.is_valid, sub)
-    return good
-
-
 def _issue(
-    file_name: str, feature: RawFeature, field_name: str, message: str, value: Any, code: str, **extra: Any
+    file_name: str,
+    feature: RawFeature | _FeatureId,
+    field_name: str,
+    message: str,
+    value: Any,
+    code: str,
+    **extra: Any,
 ) -> dict[str, Any]:
     """One problem, naming file, feature and field."""
     entry: dict[str, Any] = {
@@ -514,9 +724,12 @@ def read_limits(registry: Registry) -> ReadLimits:
     )
 
 
-def file_sha256(path: Path) -> str:
+def file_sha256(path: Path, stop: threading.Event | None = None) -> str:
+    """The file's SHA-256 (hex); ``""`` when ``stop`` is set before the end."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
+            if stop is not None and stop.is_set():
+                return ""
             digest.update(block)
     return digest.hexdigest()

@@ -6,22 +6,29 @@ A mixin of ``repository.Tx``: it needs ``self.conn`` and ``self.dialect`` and no
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, case, func, insert, select, update
 
 from clearland.domain.vocab import RecordKind, ReportStatus
 from clearland.errors import UnknownRecord
 from clearland.storage import schema as t
 from clearland.storage.dialects import SpatialDialect
 
-_CHUNK = 900  # keeps IN (...) lists under every database's parameter limit
+
+def change_geom() -> Any:
+    """``report_changes.geom`` as the change has it: read through to its record's current row
+    when it points at that (``geom_in_current``)."""
+    rc = t.report_changes
+    current = case({kind: current_geom(kind) for kind in t.CURRENT_TABLES}, value=rc.c.kind)
+    return case((rc.c.geom_in_current.is_(True), current), else_=rc.c.geom).label("geom")
 
 
-def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+def current_geom(kind: str) -> Any:
+    """The geometry of the current row (in the table of ``kind``) of a change's record."""
+    table = t.CURRENT_TABLES[kind]
+    return select(table.c.geom).where(table.c.record_id == t.report_changes.c.record_id).scalar_subquery()
 
 
 def _split(text: str | None) -> list[str]:
@@ -115,11 +122,15 @@ class ReportRows:
         kind: RecordKind,
         changes: Sequence[tuple[str, Mapping[str, Any], bytes | None]],
         record_ids: Mapping[str, int] | None = None,
+        *,
+        geom_in_current: Collection[str] = (),
     ) -> list[dict[str, Any]]:
         """(ref, values, geometry WKB or None) per record the report touches; returns the rows
         as ``report_changes`` would (so an approval in the same transaction need not re-read).
         ``record_ids`` links the changes to existing records at once (no later rewrite of the
-        rows and their geometry)."""
+        rows and their geometry). ``geom_in_current``: refs of records this change creates,
+        in this transaction, with this geometry: it is written once, in the current row, and
+        the change points at it (``Tx.unshare_geometry`` copies it here before that row changes)."""
         ids = record_ids or {}
         rows = [
             {
@@ -132,7 +143,19 @@ class ReportRows:
             }
             for ref, values, wkb in changes
         ]
-        self.dialect.bulk_insert(self.conn, t.report_changes, rows)
+        shared = set(geom_in_current)
+        names = ["report_id", "kind", "ref", "record_id", "values", "geom", "geom_in_current"]
+        self.dialect.insert_rows(
+            self.conn,
+            t.report_changes,
+            names,
+            (
+                (r["report_id"], r["kind"], r["ref"], r["record_id"], r["values"], None, True)
+                if r["ref"] in shared and r["geom"] is not None and r["record_id"] is not None
+                else (r["report_id"], r["kind"], r["ref"], r["record_id"], r["values"], r["geom"], False)
+                for r in rows
+            ),
+        )
         return rows
 
     def get_report(self, report_id: int) -> dict[str, Any]:
@@ -176,10 +199,12 @@ class ReportRows:
         return [dict(row) for row in self.conn.execute(query).mappings()]
 
     def report_changes(self, report_id: int) -> list[dict[str, Any]]:
+        rc = t.report_changes
+        columns = [
+            change_geom() if c.name == "geom" else c for c in rc.columns if c.name != "geom_in_current"
+        ]
         rows = self.conn.execute(
-            select(t.report_changes)
-            .where(t.report_changes.c.report_id == report_id)
-            .order_by(t.report_changes.c.id)
+            select(*columns).where(rc.c.report_id == report_id).order_by(rc.c.id)
         ).mappings()
         return [dict(r) for r in rows]
 
@@ -212,7 +237,9 @@ class ReportRows:
     def history(self, kind: RecordKind, ref: str) -> list[dict[str, Any]]:
         """Every report that changed the record, approved or not, oldest information first."""
         rc = t.report_changes
-        return self._report_history((rc.c.kind == kind.value) & (rc.c.ref == ref), rc.c["values"], rc.c.geom)
+        return self._report_history(
+            (rc.c.kind == kind.value) & (rc.c.ref == ref), rc.c["values"], change_geom()
+        )
 
     def outcome_history(self, hazard_ref: str) -> list[dict[str, Any]]:
         """Every report that recorded outcomes in this hazard area (one row per outcome part)."""

@@ -36,11 +36,11 @@ from clearland.domain.vocab import RecordKind, ReportStatus
 from clearland.errors import StorageError
 from clearland.storage import schema as t
 from clearland.storage.dialects import SpatialDialect, dialect_for
-from clearland.storage.report_rows import ReportRows, _chunks, _split
+from clearland.storage.report_rows import ReportRows, _split, change_geom, current_geom
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 #: the newest migration; a test checks it against Alembic's own idea of the head
-SCHEMA_HEAD = "0003"
+SCHEMA_HEAD = "0004"
 LIST_FIELDS = {
     spec.name for rt in RECORD_TYPES.values() for spec in rt.fields if spec.kind in ("vocab_list", "str_list")
 }
@@ -86,6 +86,10 @@ class Store:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
 
+    def is_ready(self) -> bool:
+        """The database holds a registry at this code's schema (``check_ready`` would pass)."""
+        return self.schema_revision() == SCHEMA_HEAD
+
     def check_ready(self) -> None:
         """Refuse to work on a database that is missing, or older/newer than this code."""
         current = self.schema_revision()
@@ -121,6 +125,9 @@ class Tx(ReportRows):
     def __init__(self, conn: Connection, dialect: SpatialDialect) -> None:
         self.conn = conn
         self.dialect = dialect
+        # records created in this transaction and not written yet, by kind and ref: an approval
+        # right after the import that created them need not look them up again
+        self._created: dict[str, dict[str, int]] = {}
 
     # -- refs -------------------------------------------------------------------------------
     def allocate_refs(self, kind: RecordKind, prefix: str, count: int) -> list[str]:
@@ -144,34 +151,43 @@ class Tx(ReportRows):
     def delete_current(self, kind: RecordKind, record_ids: Sequence[int]) -> None:
         """Remove current rows of records that no approved report supports any more."""
         table = t.CURRENT_TABLES[kind.value]
-        for chunk in _chunks(list(record_ids)):
-            self.conn.execute(delete(table).where(table.c.record_id.in_(chunk)))
+        ids = list(record_ids)
+        self.unshare_geometry(kind, ids)
+        for condition in self.dialect.in_batches(table.c.record_id, ids):
+            self.conn.execute(delete(table).where(condition))
+        self._bump_row_versions(ids)
+
+    def _bump_row_versions(self, record_ids: Sequence[int]) -> None:
+        self._created.clear()  # some may be written now: look them up again
+        for condition in self.dialect.in_batches(t.records.c.id, record_ids):
             self.conn.execute(
-                update(t.records)
-                .where(t.records.c.id.in_(chunk))
-                .values(row_version=t.records.c.row_version + 1)
+                update(t.records).where(condition).values(row_version=t.records.c.row_version + 1)
             )
 
     # -- records ----------------------------------------------------------------------------
     def ensure_records(self, kind: RecordKind, refs: Sequence[str]) -> tuple[dict[str, int], set[str]]:
         """Record ids by ref, creating the missing ones; also the refs with no state yet
         (created now, or created earlier in this transaction and never written)."""
+        known = self._created.get(kind.value, {})
+        if refs and all(ref in known for ref in refs):
+            return {ref: known[ref] for ref in refs}, set(refs)
         found = self._record_versions(kind, refs)
         missing = [ref for ref in refs if ref not in found]
-        self.dialect.bulk_insert(
-            self.conn, t.records, [{"kind": kind.value, "ref": ref, "row_version": 0} for ref in missing]
-        )
         if missing:
-            found.update(self._record_versions(kind, missing))
+            created = self.dialect.insert_keyed(
+                self.conn, t.records, "ref", missing, {"kind": kind.value, "row_version": 0}
+            )
+            found.update({ref: (rid, 0) for ref, rid in created.items()})
+            self._created.setdefault(kind.value, {}).update(created)
         blank = {ref for ref, (_id, version) in found.items() if version == 0}
         return {ref: rid for ref, (rid, _v) in found.items()}, blank
 
     def _record_versions(self, kind: RecordKind, refs: Sequence[str]) -> dict[str, tuple[int, int]]:
         out: dict[str, tuple[int, int]] = {}
         r = t.records
-        for chunk in _chunks(list(refs)):
-            rows = self.conn.execute(
-                select(r.c.ref, r.c.id, r.c.row_version).where(r.c.kind == kind.value, r.c.ref.in_(chunk))
+        for condition in self.dialect.in_batches(r.c.ref, list(refs)):
+            rows = self.dialect.fetch_plain(
+                self.conn, select(r.c.ref, r.c.id, r.c.row_version).where(r.c.kind == kind.value, condition)
             )
             out.update({ref: (rid, version) for ref, rid, version in rows})
         return out
@@ -181,8 +197,8 @@ class Tx(ReportRows):
     ) -> dict[int, list[Change]]:
         """Every approved change of these records, as domain ``Change``s."""
         out: dict[int, list[Change]] = defaultdict(list)
-        for chunk in _chunks(list(record_ids)):
-            self._collect_changes(out, t.report_changes.c.record_id.in_(chunk), as_of)
+        for condition in self.dialect.in_batches(t.report_changes.c.record_id, list(record_ids)):
+            self._collect_changes(out, condition, as_of)
         return out
 
     def approved_changes_of_kind(
@@ -197,7 +213,12 @@ class Tx(ReportRows):
         rc, r = t.report_changes, t.reports
         query = (
             select(
-                rc.c.record_id, rc.c["values"], rc.c.geom, r.c.id, r.c.approval_seq, r.c.date_of_information
+                rc.c.record_id,
+                rc.c["values"],
+                change_geom(),
+                r.c.id,
+                r.c.approval_seq,
+                r.c.date_of_information,
             )
             .join(r, r.c.id == rc.c.report_id)
             .where(condition, r.c.status == ReportStatus.APPROVED.value)
@@ -209,13 +230,9 @@ class Tx(ReportRows):
 
     def record_refs(self, record_ids: Iterable[int]) -> dict[int, str]:
         out: dict[int, str] = {}
-        for chunk in _chunks(list(record_ids)):
+        for condition in self.dialect.in_batches(t.records.c.id, list(record_ids)):
             out.update(
-                dict(
-                    self.conn.execute(
-                        select(t.records.c.id, t.records.c.ref).where(t.records.c.id.in_(chunk))
-                    ).all()
-                )
+                self.dialect.fetch_plain(self.conn, select(t.records.c.id, t.records.c.ref).where(condition))
             )
         return out
 
@@ -228,11 +245,12 @@ class Tx(ReportRows):
         table = t.CURRENT_TABLES[kind.value]
         ids = [s["record_id"] for s in states]
         if not new:
-            for chunk in _chunks(ids):
-                self.conn.execute(delete(table).where(table.c.record_id.in_(chunk)))
-        geoms = np.array([s["geometry"] for s in states], dtype=object)
-        if len(geoms) == 0:
+            self.unshare_geometry(kind, ids)
+            for condition in self.dialect.in_batches(table.c.record_id, ids):
+                self.conn.execute(delete(table).where(condition))
+        if not states:
             return
+        geoms = np.array([s["geometry"] for s in states], dtype=object)
         given = [s.get("wkb") for s in states]
         wkbs: list[bytes] = (
             list(shapely.to_wkb(geoms, output_dimension=2)) if any(w is None for w in given) else given  # type: ignore[assignment]
@@ -243,14 +261,24 @@ class Tx(ReportRows):
             for c in table.columns
             if c.name not in ("geom", "remaining_geom", "minx", "miny", "maxx", "maxy")
         ]
-        rows = [_to_row(names, s, w, b) for s, w, b in zip(states, wkbs, bounds.tolist(), strict=True)]
-        self.dialect.bulk_insert(self.conn, table, rows)
-        self.dialect.index_boxes(self.conn, table, ids)
-        for chunk in _chunks(ids):
+        self.dialect.insert_rows(
+            self.conn,
+            table,
+            [*names, "geom", "minx", "miny", "maxx", "maxy"],
+            _to_rows(names, states, wkbs, bounds.tolist()),
+        )
+        self.dialect.index_boxes(self.conn, table, ids, bounds)
+        self._bump_row_versions(ids)
+
+    def unshare_geometry(self, kind: RecordKind, record_ids: Sequence[int]) -> None:
+        """Copy the current geometry of these records into the changes that only point at it
+        (``report_changes.geom_in_current``), before their current rows change or go."""
+        rc = t.report_changes
+        for condition in self.dialect.in_batches(rc.c.record_id, list(record_ids)):
             self.conn.execute(
-                update(t.records)
-                .where(t.records.c.id.in_(chunk))
-                .values(row_version=t.records.c.row_version + 1)
+                update(rc)
+                .where(condition, rc.c.geom_in_current.is_(True), rc.c.kind == kind.value)
+                .values(geom=current_geom(kind.value), geom_in_current=False)
             )
 
     def current(
@@ -292,8 +320,8 @@ class Tx(ReportRows):
             raise TypeError("current() takes one list of keys (refs, source_ids, hazard_refs, …)")
         column = table.c[name]
         out: list[dict[str, Any]] = []
-        for chunk in _chunks(list(keys or [])):
-            rows = self.conn.execute(base.where(column.in_(chunk))).mappings()
+        for condition in self.dialect.in_batches(column, list(keys or [])):
+            rows = self.conn.execute(base.where(condition)).mappings()
             out.extend(_from_row(dict(r)) for r in rows)
         return out
 
@@ -337,18 +365,22 @@ def _change(
     return Change(report_id=report_id, seq=seq or 0, date_of_information=doi, values=merged)
 
 
-def _to_row(
-    names: Sequence[str], state: Mapping[str, Any], wkb: bytes, bounds: Sequence[float]
-) -> dict[str, Any]:
-    row: dict[str, Any] = {name: state.get(name) for name in names}
-    row["geom"] = wkb
-    row["minx"], row["miny"], row["maxx"], row["maxy"] = bounds
-    value = row.get("date_of_information")
-    if isinstance(value, str):
-        row["date_of_information"] = dt.date.fromisoformat(value)
-    for name in LIST_FIELDS.intersection(names):
-        row[name] = ";".join(row[name]) if row[name] else None
-    return row
+def _to_rows(
+    names: Sequence[str],
+    states: Iterable[Mapping[str, Any]],
+    wkbs: Iterable[bytes],
+    bounds: Iterable[Sequence[float]],
+) -> Iterator[tuple[Any, ...]]:
+    """Rows of a current table: ``names`` from each state, then geom and bbox."""
+    lists = [i for i, name in enumerate(names) if name in LIST_FIELDS]
+    date_at = names.index("date_of_information") if "date_of_information" in names else None
+    for state, wkb, box in zip(states, wkbs, bounds, strict=True):
+        row: list[Any] = list(map(state.get, names))
+        if date_at is not None and isinstance(row[date_at], str):
+            row[date_at] = dt.date.fromisoformat(row[date_at])
+        for i in lists:
+            row[i] = ";".join(row[i]) if row[i] else None
+        yield (*row, wkb, *box)
 
 
 def _from_row(row: Mapping[str, Any]) -> dict[str, Any]:

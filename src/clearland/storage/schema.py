@@ -19,6 +19,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 metadata = MetaData()
@@ -80,6 +81,10 @@ report_changes = Table(
     Column("record_id", ForeignKey("records.id")),  # set on approval
     Column("values", JSON, nullable=False),
     Column("geom", LargeBinary),  # WKB EPSG:4326 when the report sets the geometry
+    # the geometry is not copied into ``geom`` but is that of the record's current row: the change
+    # created the record and is all it holds yet (an import of new records writes its geometry
+    # once); copied into ``geom`` before that row changes or goes
+    Column("geom_in_current", Boolean, nullable=False, server_default=false()),
     Index("ix_report_changes_report", "report_id"),
     Index("ix_report_changes_record", "record_id"),
     Index("ix_report_changes_kind_ref", "kind", "ref"),
