@@ -5,14 +5,15 @@ across, clustered along 40 lines over eastern Ukraine (46.5–51°N, 29.5–39.5
 over an earlier one; GPS points, half anywhere over the area, half within a few hundred metres of
 a hazard.
 
-In one run it times the index build, ``HazardIndex.screen`` (one core; cold = first call at this
-threshold, which also makes the threshold's plan) and ``screen_parallel`` (threads and fork) on
-all the points, against ``geopandas.sjoin(predicate="dwithin", distance=50)`` and
-``STRtree.query(predicate="dwithin")`` in UTM zone 36N (EPSG:32636; projecting both layers is part
-of their time). Then it compares the sets of flagged points: where they differ, it prints how far
-each point is from 50 m by geodesic distance. UTM's scale error (up to 0.25 % over this area) and
-our tolerance band (we also flag up to 50.5 m) explain every difference; a point geodesically
-within 50 m that we do not flag would be a bug.
+In one run it times the index build (and its save and load, as the CLI's cache does),
+``HazardIndex.screen`` (one core; cold = first call at this threshold, which also makes the
+threshold's plan) and ``screen_parallel`` (threads and fork) on all the points, against
+``geopandas.sjoin(predicate="dwithin", distance=50)`` and ``STRtree.query(predicate="dwithin")``
+in UTM zone 36N (EPSG:32636; projecting both layers is part of their time). Then it compares the
+sets of flagged points: where they differ, it prints how far each point is from 50 m by geodesic
+distance. UTM's scale error (up to 0.25 % over this area) and our tolerance band (we also flag up
+to 50.5 m) explain every difference; a point geodesically within 50 m that we do not flag would
+be a bug.
 
     .venv/bin/python bench/screening.py [--hazards 100000] [--points 1000000] [--within 50]
 """
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -133,6 +135,17 @@ def main() -> None:
     hazards = [IndexedHazard(f"H{i}", "SHA", "open", None, g) for i, g in enumerate(geoms)]
     index = HazardIndex(hazards)
     print(f"{'index build':<52} {index.build_seconds:8.2f} s")
+    saved = OUT / "screening_index"
+    shutil.rmtree(saved, ignore_errors=True)
+    timed("index save (arrays + manifest)", index.save, saved)
+    size_mb = sum(f.stat().st_size for f in saved.iterdir()) / 1e6
+    loaded = HazardIndex.load(saved)
+    label = "index load (mapped back, every array CRC-checked)"
+    print(f"{label:<52} {loaded.load_seconds:8.2f} s ({size_mb:,.0f} MB)")
+    assert np.array_equal(loaded.screen(lon[:100_000], lat[:100_000], args.within).status,
+                          index.screen(lon[:100_000], lat[:100_000], args.within).status)  # fmt: skip
+    del loaded
+    shutil.rmtree(saved)
     ours, cold = timed("screen, one core, cold (makes the 50 m plan)", index.screen, lon, lat, args.within)
     _, warm = timed("screen, one core, warm", index.screen, lon, lat, args.within)
     par, threads = timed("screen_parallel threads", screen_parallel, index, lon, lat, args.within)

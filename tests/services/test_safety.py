@@ -198,3 +198,122 @@ def test_released_land_is_not_a_hazard(loaded, tmp_path: Path) -> None:
     assert near["answer"] == "near" and near["hazards"][0]["distance_m"] == pytest.approx(
         GEOD.inv(lon, lat, (west + east) / 2, CROSSED[1])[2], rel=0.005
     )
+
+
+# -- the index kept on disk ------------------------------------------------------------------
+
+
+def _forget_in_memory() -> None:
+    safety._cache.clear()
+
+
+def _cache_dirs(registry) -> list[Path]:
+    root = safety.index_cache_dir(registry.store)
+    assert root is not None and root == registry.store.sqlite_path.with_name("registry.db.index")
+    return sorted(p for p in root.iterdir() if p.is_dir())
+
+
+def test_index_is_kept_next_to_the_database_and_mapped_back(loaded, monkeypatch) -> None:
+    first, status = safety.hazard_index(loaded)
+    (saved,) = _cache_dirs(loaded)
+    assert saved.name == f"rev{status['revision']}-fmt1" and (saved / "manifest.json").exists()
+    assert not first.loaded
+    _forget_in_memory()  # as a new process would start
+
+    def no_rows(*_args, **_kwargs):
+        raise AssertionError("the hazard rows were read although a valid index is on disk")
+
+    monkeypatch.setattr(safety, "_build", no_rows)
+    again, again_status = safety.hazard_index(loaded)
+    assert again.loaded and again_status == status and again.refs.tolist() == first.refs.tolist()
+    assert safety.check_point(loaded, float(CROSSED[0]), float(CROSSED[1]))["answer"] == "inside"
+    hazard = again.hazard("HA-000001")
+    assert hazard.category == "CHA" and hazard.geometry.equals(SYNTHETIC)
+
+
+@pytest.mark.parametrize("damage", ["flip a byte", "truncate", "no manifest", "other revision in manifest"])
+def test_a_damaged_cache_is_rebuilt_not_trusted(loaded, monkeypatch, damage: str) -> None:
+    safety.hazard_index(loaded)
+    (saved,) = _cache_dirs(loaded)
+    regs = saved / "regs.npy"
+    if damage == "flip a byte":
+        data = bytearray(regs.read_bytes())
+        data[-1] ^= 0x01
+        regs.write_bytes(bytes(data))
+    elif damage == "truncate":
+        regs.write_bytes(regs.read_bytes()[:-4])
+    elif damage == "no manifest":
+        (saved / "manifest.json").unlink()
+    else:
+        manifest = json.loads((saved / "manifest.json").read_text())
+        manifest["meta"]["revision"] += 1
+        (saved / "manifest.json").write_text(json.dumps(manifest))
+    _forget_in_memory()
+    builds = []
+    real_build = safety._build
+    monkeypatch.setattr(safety, "_build", lambda tx: builds.append(1) or real_build(tx))
+    index, _ = safety.hazard_index(loaded)
+    assert builds == [1] and not index.loaded
+    assert safety.check_point(loaded, float(CROSSED[0]), float(CROSSED[1]))["answer"] == "inside"
+    _forget_in_memory()  # the rebuilt one replaced the damaged one on disk
+    assert safety.hazard_index(loaded)[0].loaded and builds == [1]
+
+
+def test_a_new_revision_replaces_the_cached_index(loaded, tmp_path: Path) -> None:
+    _, status = safety.hazard_index(loaded)
+    extra = write_geojson(
+        tmp_path / "more.geojson", [make_hazard_feature(shapely.box(15, 45, 15.01, 45.01), id="x")]
+    )
+    import_file(loaded, extra, ImportOptions(date_of_information=dt.date(2026, 2, 1)))
+    _forget_in_memory()
+    index, new_status = safety.hazard_index(loaded)
+    assert not index.loaded and len(index) == 2
+    assert [p.name for p in _cache_dirs(loaded)] == [f"rev{new_status['revision']}-fmt1"]
+    assert new_status["revision"] > status["revision"]
+
+
+def test_another_registry_at_the_same_revision_is_not_mistaken_for_this_one(tmp_path: Path) -> None:
+    from clearland.services.registry import init_registry, open_registry
+    from clearland.settings import Settings
+
+    db = tmp_path / "swap.db"
+
+    def fresh(box: shapely.Polygon) -> None:
+        db.unlink(missing_ok=True)
+        registry = open_registry(Settings(), db=str(db))
+        init_registry(registry)
+        path = write_geojson(tmp_path / "h.geojson", [make_hazard_feature(box, id="h")])
+        import_file(registry, path, ImportOptions(date_of_information=dt.date(2026, 1, 15)))
+        registry.close()
+
+    fresh(shapely.box(16.0, 45.0, 16.01, 45.01))
+    registry = open_registry(Settings(), db=str(db))
+    assert safety.check_point(registry, 16.005, 45.005)["answer"] == "inside"
+    registry.close()
+    fresh(shapely.box(17.0, 45.0, 17.01, 45.01))  # same revision, other hazards
+    _forget_in_memory()
+    registry = open_registry(Settings(), db=str(db))
+    assert safety.check_point(registry, 16.005, 45.005)["answer"] == "no_record"
+    assert safety.check_point(registry, 17.005, 45.005)["answer"] == "inside"
+    registry.close()
+
+
+def test_cache_places_and_an_unwritable_one(loaded, monkeypatch, tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from clearland.storage.repository import Store
+
+    assert safety.index_cache_dir(Store("sqlite://")) is None
+    assert safety.index_cache_dir(Store("sqlite:///:memory:")) is None
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    server = SimpleNamespace(
+        sqlite_path=None, url="postgresql+psycopg://clearland:secret@db.example/registry"
+    )
+    place = safety.index_cache_dir(server)  # type: ignore[arg-type]
+    assert place is not None and place.parent == tmp_path / "xdg" / "clearland" and "secret" not in str(place)
+    # where the cache cannot be written the checks go on, rebuilding each time
+    blocker = loaded.store.sqlite_path.with_name("registry.db.index")
+    blocker.write_text("not a folder")
+    index, _ = safety.hazard_index(loaded)
+    assert not index.loaded and blocker.is_file()
+    assert safety.check_point(loaded, float(CROSSED[0]), float(CROSSED[1]))["answer"] == "inside"

@@ -4,17 +4,36 @@ Answers follow DOMAIN.md ("Safety check answers"): ``inside`` / ``near`` / ``no_
 hazard involved, the registry revision and the date of its latest approved information, and the
 words that no record is not proof of safety. The index holds the land not yet released (the
 remaining geometry) of hazard areas that are not closed; it is rebuilt when the revision changes.
+
+The index is kept in memory per database and revision, and on disk next to a SQLite file
+(``<db>.index/rev<revision>-fmt<format>/``; other databases under
+``$XDG_CACHE_HOME/clearland/``), so that a command started afresh maps it back in a fraction of
+a second instead of reading every hazard and building it again. A cached index is used only if
+its manifest names this revision and this registry's fingerprint (the time and number of its
+approval decisions) and every array matches its recorded size and CRC-32; anything else is
+rebuilt from the registry, never trusted. It is written to a temporary folder and renamed into
+place, and older revisions are removed.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import logging
+import os
+import shutil
+import stat
+import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import shapely
+from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from clearland.domain.geometry import check_geometry
 from clearland.domain.vocab import HazardStatus, RecordKind
@@ -25,7 +44,11 @@ from clearland.services.imports import _transformer as transformer_for
 from clearland.services.imports import read_limits
 from clearland.services.queries import registry_status
 from clearland.services.registry import Registry
-from clearland.spatial.index import HazardIndex, Hit, IndexedHazard
+from clearland.spatial.index import FORMAT_VERSION, HazardIndex, Hit, IndexedHazard, IndexFileError
+from clearland.storage import schema as t
+from clearland.storage.repository import SCHEMA_HEAD, Store, Tx
+
+log = logging.getLogger("clearland.safety")
 
 DEFAULT_WITHIN_M = 100.0
 NOT_PROOF = (
@@ -42,14 +65,17 @@ _AREAL = frozenset({"Polygon", "MultiPolygon"})
 _ANY_TYPE = frozenset(
     {"Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon", "GeometryCollection"}
 )
+#: a temporary folder of the disk cache older than this is a leftover: removed
+_STALE_TMP_S = 3600.0
 
-_cache: dict[str, tuple[int, HazardIndex, np.ndarray]] = {}
+# per database URL: (revision, fingerprint, index)
+_cache: dict[str, tuple[int, str | None, HazardIndex]] = {}
 _cache_lock = threading.Lock()
 
 
 def hazard_index(registry: Registry) -> tuple[HazardIndex, dict[str, Any]]:
     """The index of the registry as it is now, and its status (revision, latest information);
-    built once per revision and database."""
+    built once per revision and database, kept in memory and on disk."""
     index, _refs, status = indexed(registry)
     return index, status
 
@@ -57,31 +83,142 @@ def hazard_index(registry: Registry) -> tuple[HazardIndex, dict[str, Any]]:
 def indexed(registry: Registry) -> tuple[HazardIndex, np.ndarray, dict[str, Any]]:
     """``hazard_index`` and the refs of the indexed hazards, in the index's order."""
     status = registry_status(registry)
-    key = str(registry.store.url)
+    store = registry.store
+    key = str(store.url)
     with _cache_lock:
-        cached = _cache.get(key)
-        if cached is not None and cached[0] == status["revision"]:
-            return cached[1], cached[2], status
-        with registry.store.read() as tx:
+        built = False
+        with store.read() as tx:
             revision = tx.revision()
-            hazards = [
-                IndexedHazard(
-                    ref=h["ref"],
-                    category=h["category"],
-                    status=h["status"],
-                    marking=h.get("marking"),
-                    geometry=h["geometry"]
-                    if h.get("remaining_geometry") is None
-                    else h["remaining_geometry"],
-                )
-                for h in tx.current(RecordKind.HAZARD_AREA)
-                if h["status"] != HazardStatus.CLOSED.value
-            ]
-        hazards = [h for h in hazards if not h.geometry.is_empty]
-        index = HazardIndex(hazards)
-        refs = np.array([h.ref for h in hazards], dtype=object)
-        _cache[key] = (revision, index, refs)
-        return index, refs, {**status, "revision": revision}
+            fingerprint = _fingerprint(tx)
+            cached = _cache.get(key)
+            if cached is not None and cached[:2] == (revision, fingerprint):
+                return cached[2], cached[2].refs, {**status, "revision": revision}
+            # with no fingerprint nothing on disk can be told apart from another registry's
+            root = index_cache_dir(store) if fingerprint is not None else None
+            index = (
+                None if root is None else _load_cached(root / _cache_name(revision), revision, fingerprint)
+            )
+            if index is None:
+                index = _build(tx)  # the rows of this transaction: the revision read above
+                built = True
+        if built and root is not None:
+            try:
+                _save_cached(root, revision, fingerprint, index)
+            except OSError as exc:  # a read-only folder, a full disk: work on, rebuild next time
+                log.warning("cannot keep the hazard index in %s: %s", root, exc)
+        _cache[key] = (revision, fingerprint, index)
+        return index, index.refs, {**status, "revision": revision}
+
+
+def index_cache_dir(store: Store) -> Path | None:
+    """Where the index of this database is kept on disk: ``<db>.index`` next to a SQLite file,
+    ``$XDG_CACHE_HOME/clearland/index-<hash of the URL>`` for a server database; None for an
+    in-memory database."""
+    if store.sqlite_path is not None:
+        name = str(store.sqlite_path)
+        if name in ("", ":memory:") or name.startswith("file:"):
+            return None
+        return store.sqlite_path.with_name(store.sqlite_path.name + ".index")
+    url = make_url(store.url)
+    if url.get_backend_name() == "sqlite":
+        return None
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "clearland"
+    digest = hashlib.sha256(url.render_as_string(hide_password=True).encode()).hexdigest()[:16]
+    return base / f"index-{digest}"
+
+
+def _fingerprint(tx: Tx) -> str | None:
+    """What tells this registry's state apart from another's at the same revision (a database
+    replaced by another one, say): the number and the latest time of its approval decisions.
+    None if it cannot be read: then nothing is taken from the disk cache."""
+    r = t.reports
+    try:
+        count, latest, last_seq = tx.conn.execute(
+            select(func.count(), func.max(r.c.decided_at), func.max(r.c.approval_seq)).where(
+                r.c.approval_seq.is_not(None)
+            )
+        ).one()
+    except SQLAlchemyError:
+        return None
+    return f"{SCHEMA_HEAD}:{count}:{latest}:{last_seq}"
+
+
+def _cache_name(revision: int) -> str:
+    return f"rev{revision}-fmt{FORMAT_VERSION}"
+
+
+def _build(tx: Tx) -> HazardIndex:
+    hazards = [
+        IndexedHazard(
+            ref=h["ref"],
+            category=h["category"],
+            status=h["status"],
+            marking=h.get("marking"),
+            geometry=h["geometry"] if h.get("remaining_geometry") is None else h["remaining_geometry"],
+        )
+        for h in tx.current(RecordKind.HAZARD_AREA)
+        if h["status"] != HazardStatus.CLOSED.value
+    ]
+    return HazardIndex([h for h in hazards if not h.geometry.is_empty])
+
+
+def _load_cached(path: Path, revision: int, fingerprint: str | None) -> HazardIndex | None:
+    if not path.is_dir():
+        return None
+    try:
+        index = HazardIndex.load(path)
+    except IndexFileError as exc:
+        log.warning("hazard index cache %s cannot be used, rebuilding: %s", path, exc)
+        return None
+    if index.meta.get("revision") != revision or index.meta.get("fingerprint") != fingerprint:
+        log.info("hazard index cache %s is of another registry state, rebuilding", path)
+        return None
+    return index
+
+
+def _save_cached(root: Path, revision: int, fingerprint: str | None, index: HazardIndex) -> None:
+    """Write to a temporary folder, then rename it into place (replacing a bad one); remove
+    older revisions and leftovers."""
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / _cache_name(revision)
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{final.name}-", dir=root))
+    try:
+        os.chmod(tmp, stat.S_IMODE(root.stat().st_mode))  # readable by whoever may read the cache folder
+        index.save(tmp, meta={"revision": revision, "fingerprint": fingerprint})
+        if final.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".old-{final.name}-", dir=root))
+            os.replace(final, old / final.name)
+            shutil.rmtree(old, ignore_errors=True)
+        os.rename(tmp, final)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not final.is_dir():  # else another process put one there meanwhile: it is checked on use
+            raise
+    _prune(root, revision)
+
+
+def _prune(root: Path, revision: int) -> None:
+    """Remove the folders of older revisions and formats, and leftovers older than an hour
+    (a younger one may be another process at work)."""
+    now = time.time()
+    try:
+        entries = list(root.iterdir())
+    except OSError:
+        return
+    for entry in entries:
+        name = entry.name
+        if name.startswith((".tmp-", ".old-")):
+            try:
+                stale = now - entry.stat().st_mtime > _STALE_TMP_S
+            except OSError:
+                continue
+        elif name.startswith("rev") and "-fmt" in name:
+            rev, _, fmt = name[3:].partition("-fmt")
+            stale = fmt != str(FORMAT_VERSION) or (rev.isdigit() and int(rev) < revision)
+        else:
+            continue
+        if stale:
+            shutil.rmtree(entry, ignore_errors=True)
 
 
 def check_point(
