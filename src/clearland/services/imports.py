@@ -313,7 +313,7 @@ class _Checking:
         self.name = source.path.name
         columns = _resolve_columns(record_type, source, options)
         constants = _parse_constants(record_type, options.constants)
-        to_wgs84, crs_note = _transformer(source, options.crs)
+        to_wgs84, crs_note = transformer_for(source, options.crs)
         if crs_note:
             self.notes.append(crs_note)
 
@@ -662,7 +662,9 @@ def _parse_constants(record_type: RecordType, constants: Mapping[str, str]) -> d
     return parsed
 
 
-def _transformer(source: SourceLayer, crs_option: str | None) -> tuple[pyproj.Transformer | None, str | None]:
+def transformer_for(
+    source: SourceLayer, crs_option: str | None
+) -> tuple[pyproj.Transformer | None, str | None]:
     """A transformer to EPSG:4326 (``None`` when the data already is), and a note for the report."""
     declared = source.crs
     given = crs_option

@@ -40,8 +40,7 @@ from clearland.domain.vocab import HazardStatus, RecordKind
 from clearland.errors import InputError, InputFileError
 from clearland.io import read_layer
 from clearland.io.points import GPS_EPOCH, open_points
-from clearland.services.imports import _transformer as transformer_for
-from clearland.services.imports import read_limits
+from clearland.services.imports import read_limits, transformer_for
 from clearland.services.queries import registry_status
 from clearland.services.registry import Registry
 from clearland.spatial.index import FORMAT_VERSION, HazardIndex, Hit, IndexedHazard, IndexFileError
