@@ -80,6 +80,18 @@ def in_threads(
     return np.concatenate(parts)
 
 
+def wkb_2d(geoms: np.ndarray) -> np.ndarray:
+    """The geometries' WKB without Z or M. Plain ``to_wkb`` when none has either: the same
+    bytes, without the copy that ``output_dimension=2`` makes of every geometry."""
+    geoms = np.asarray(geoms, dtype=object)
+    present = geoms[geoms != None]  # noqa: E711  # element-wise
+    if len(present) and (shapely.has_z(present) | shapely.has_m(present)).any():
+        out: np.ndarray = shapely.to_wkb(geoms, output_dimension=2)
+    else:
+        out = shapely.to_wkb(geoms)
+    return out
+
+
 def find_swapped_outliers(centres: Sequence[tuple[float, float]]) -> list[int]:
     """Indices of features that sit far from the others but would sit among them with x and y
     swapped: the usual sign of lat/lon written in lon/lat order (degrees, EPSG:4326)."""

@@ -23,6 +23,7 @@ from clearland.domain.geometry import (
     geodesic_areas_m2,
     in_threads,
     repair,
+    wkb_2d,
 )
 from clearland.domain.reconcile import changed_values
 from clearland.domain.records import RECORD_TYPES, FieldSpec, RecordType, allowed_geometry_types
@@ -281,8 +282,7 @@ def land_file_report(
 
 
 def _wkb_2d(geoms: np.ndarray) -> np.ndarray:
-    wkbs: np.ndarray = shapely.to_wkb(geoms, output_dimension=2)
-    return wkbs
+    return wkb_2d(geoms)
 
 
 def prepare(source: SourceLayer, options: ImportOptions, progress: Progress) -> Prepared:

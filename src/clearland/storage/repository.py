@@ -30,6 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import make_url
 
+from clearland.domain.geometry import wkb_2d
 from clearland.domain.reconcile import Change
 from clearland.domain.records import RECORD_TYPES
 from clearland.domain.vocab import RecordKind, ReportStatus
@@ -128,6 +129,8 @@ class Tx(ReportRows):
         # records created in this transaction and not written yet, by kind and ref: an approval
         # right after the import that created them need not look them up again
         self._created: dict[str, dict[str, int]] = {}
+        # refs handed out by ``allocate_refs`` in this transaction: no record has them yet
+        self._allocated: dict[str, set[str]] = {}
 
     # -- refs -------------------------------------------------------------------------------
     def allocate_refs(self, kind: RecordKind, prefix: str, count: int) -> list[str]:
@@ -137,7 +140,9 @@ class Tx(ReportRows):
         taken_max = self._max_numbered_ref(kind, prefix)
         start = max(start, taken_max + 1)
         self.set_meta(key, str(start + count))
-        return [f"{prefix}{n:06d}" for n in range(start, start + count)]
+        refs = [f"{prefix}{n:06d}" for n in range(start, start + count)]
+        self._allocated.setdefault(kind.value, set()).update(refs)
+        return refs
 
     def _max_numbered_ref(self, kind: RecordKind, prefix: str) -> int:
         refs = self.conn.scalars(
@@ -171,9 +176,11 @@ class Tx(ReportRows):
         known = self._created.get(kind.value, {})
         if refs and all(ref in known for ref in refs):
             return {ref: known[ref] for ref in refs}, set(refs)
-        found = self._record_versions(kind, refs)
+        allocated = self._allocated.get(kind.value, set())
+        found = self._record_versions(kind, [ref for ref in refs if ref not in allocated])
         missing = [ref for ref in refs if ref not in found]
         if missing:
+            allocated.difference_update(missing)
             created = self.dialect.insert_keyed(
                 self.conn, t.records, "ref", missing, {"kind": kind.value, "row_version": 0}
             )
@@ -253,7 +260,7 @@ class Tx(ReportRows):
         geoms = np.array([s["geometry"] for s in states], dtype=object)
         given = [s.get("wkb") for s in states]
         wkbs: list[bytes] = (
-            list(shapely.to_wkb(geoms, output_dimension=2)) if any(w is None for w in given) else given  # type: ignore[assignment]
+            list(wkb_2d(geoms)) if any(w is None for w in given) else given  # type: ignore[assignment]
         )
         bounds = shapely.bounds(geoms)
         names = [
