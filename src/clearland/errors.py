@@ -11,6 +11,7 @@ logs and, later, ``application/problem+json`` bodies.
     │   ├── ValidationFailed     features read but breaking rules (one problem per feature/field)
     │   └── UnknownRecord        a ref, report or user that does not exist
     ├── PermissionDenied         the acting user's roles do not allow it
+    │   └── NotAuthenticated     nobody signed in, or the credentials are wrong (HTTP 401)
     ├── StateError               the action is not allowed in the current state
     │   └── ConflictError        two reports disagree, or a write was made against a stale version
     └── StorageError             the database is missing, too new, or unreachable
@@ -58,6 +59,12 @@ class UnknownRecord(InputError):
 
 class PermissionDenied(ClearlandError):
     code = "forbidden"
+
+
+class NotAuthenticated(PermissionDenied):
+    """The caller is anonymous where a user is needed, or its credentials are not valid."""
+
+    code = "unauthenticated"
 
 
 class StateError(ClearlandError):

@@ -52,6 +52,24 @@ class ApiSettings(BaseSettings):
         6 * 3600, ge=60, description="screening jobs and their results are deleted after this, seconds"
     )
     max_jobs: int = Field(4, ge=1, description="screening jobs queued or running at once, per server process")
+    session_lifetime_s: int = Field(
+        8 * 3600, ge=60, description="how long a login session (cookie) lasts, seconds"
+    )
+    login_failures_per_minute: int = Field(
+        10,
+        ge=0,
+        description="failed logins one client address may make a minute before it must wait; 0: no limit",
+    )
+    basemap_url: str | None = Field(
+        None,
+        description=(
+            "XYZ raster tiles drawn under the web map, a URL template with {z}/{x}/{y}; "
+            "empty (default): no basemap, and the map asks nothing of any other server"
+        ),
+    )
+    basemap_attribution: str | None = Field(
+        None, description="the basemap's attribution, shown on the web map (e.g. its licence)"
+    )
 
     @field_validator("cors_origins", mode="before")
     @classmethod

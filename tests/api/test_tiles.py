@@ -1,6 +1,7 @@
 """Vector tiles over a real registry, decoded with mapbox-vector-tile (an encoder other than
 ours): each hazard where it lies at z 10–16 and nowhere else, public attributes only, a new
-revision drawn at once, the grid checked, and a low-zoom tile of thousands of hazards small."""
+revision drawn at once, the registry as it was on a date (``as_of``), the grid checked, and a
+low-zoom tile of thousands of hazards small."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Any
 import mapbox_vector_tile
 import pytest
 import shapely
-from apidata import DOBOJ, MARKERS, SARAJEVO, SECRETS, built_registry, gj, settings_for
+from apidata import DOBOJ, MARKERS, REDUCED_1, SARAJEVO, SECRETS, built_registry, gj, settings_for
 from fastapi.testclient import TestClient
 from openapi_schema_validator import OAS30Validator
 
@@ -23,7 +24,7 @@ from clearland.services import review
 from clearland.services.demo import SYNTHETIC_LABEL, create_demo
 from clearland.services.registry import open_registry
 from clearland.services.submissions import submit_report_file
-from clearland.services.tiles import EXTENT, MAP_FIELDS, lonlat_to_pixel, lonlat_to_tile
+from clearland.services.tiles import EXTENT, MAP_FIELDS, lonlat_to_pixel, lonlat_to_tile, tile_bounds_lonlat
 from clearland.settings import Settings
 
 MVT = "application/vnd.mapbox-vector-tile"
@@ -41,9 +42,11 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
         yield client
 
 
-def get_tile(client: TestClient, collection: str, z: int, x: int, y: int) -> dict[str, Any]:
+def get_tile(
+    client: TestClient, collection: str, z: int, x: int, y: int, as_of: str | None = None
+) -> dict[str, Any]:
     """The decoded layer of a tile (empty when 204), coordinates in tile units, y down."""
-    response = client.get(f"/tiles/{collection}/{z}/{x}/{y}.mvt")
+    response = client.get(f"/tiles/{collection}/{z}/{x}/{y}.mvt", params={"as_of": as_of} if as_of else {})
     if response.status_code == 204:
         assert response.content == b""
         return {"features": [], "extent": EXTENT}
@@ -148,7 +151,11 @@ def test_empty_tiles_are_204_and_off_grid_tiles_are_400_problems(client):
         ("/tiles/hazard-areas/3/0/8.mvt", "y"),
         ("/tiles/hazard-areas/3/0/-1.mvt", "y"),
         ("/tiles/hazard-areas/a/0/0.mvt", "z"),
-        ("/tiles/hazard-areas/3/0/0.mvt?as_of=2026-01-01", "as_of"),
+        ("/tiles/hazard-areas/3/0/0.mvt?as_of=2026-02-30", "as_of"),
+        ("/tiles/hazard-areas/3/0/0.mvt?as_of=yesterday", "as_of"),
+        ("/tiles/hazard-areas/3/0/0.mvt?as_of=2026-01-01&as_of=2026-02-01", "as_of"),
+        ("/tiles/hazard-areas/3/0/0.mvt?at=2026-01-01", "at"),
+        ("/tiles/hazard-areas.json?as_of=2026-13-01", "as_of"),
     ):
         response = client.get(url)
         assert response.status_code == 400 and response.headers["content-type"] == "application/problem+json"
@@ -251,3 +258,98 @@ def test_low_zoom_tiles_of_thousands_of_hazards_stay_small(demo):
             assert vertices <= 3000  # the 3000 areas have ~60,000 vertices between them
             if z <= 5:  # one tile holds them all: every hazard is in it, alone or counted
                 assert sum(f["properties"].get("count", 1) for f in layer["features"]) == 3000
+
+
+# -- the registry as it was on a date -------------------------------------------------------------
+#
+# apidata: the Doboj areas (HA-000001…12) on 2026-01-10, Sarajevo (HA-000013…15) on 2026-02-15,
+# HA-000001 worked on and its west strip released (OUT-000001) on 2026-03-01, HA-000002 split
+# (HA-000016 confirmed, the rest released as OUT-000003, HA-000002 closed) on 2026-03-05.
+
+
+def refs_in(layer: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {f["properties"]["ref"]: f["properties"] for f in layer["features"] if "ref" in f["properties"]}
+
+
+def test_as_of_tiles_show_the_registry_as_it_was(client):
+    z = 12
+    sarajevo = lonlat_to_tile(*SARAJEVO[0].centroid.coords[0], z)
+    assert "HA-000013" in refs_in(get_tile(client, "hazard-areas", z, *sarajevo))
+    assert get_tile(client, "hazard-areas", z, *sarajevo, as_of="2026-02-14")["features"] == []
+    assert "HA-000013" in refs_in(get_tile(client, "hazard-areas", z, *sarajevo, as_of="2026-02-15"))
+
+    doboj = lonlat_to_tile(*DOBOJ[1].centroid.coords[0], z)
+    now = refs_in(get_tile(client, "hazard-areas", z, *doboj))
+    before = refs_in(get_tile(client, "hazard-areas", z, *doboj, as_of="2026-02-01"))
+    split_eve = refs_in(get_tile(client, "hazard-areas", z, *doboj, as_of="2026-03-04"))
+    # changed after the date: worked on, closed, split off
+    assert before["HA-000001"]["status"] == "open" and now["HA-000001"]["status"] == "worked_on"
+    assert split_eve["HA-000002"]["status"] == "open" and now["HA-000002"]["status"] == "closed"
+    assert "HA-000016" in now and "HA-000016" not in split_eve and "HA-000016" not in before
+
+    z = 10  # a tile holding both released parts, each taller than a pixel: drawn
+    released = lonlat_to_tile(*REDUCED_1.centroid.coords[0], z)
+    assert lonlat_to_tile(*DOBOJ[1].centroid.coords[0], z) == released
+    layer = get_tile(client, "released-land", z, *released)
+    eve = get_tile(client, "released-land", z, *released, as_of="2026-03-04")
+    assert {f["properties"]["hazard_ref"] for f in layer["features"]} == {"HA-000001", "HA-000002"}
+    assert {f["properties"]["hazard_ref"] for f in eve["features"]} == {"HA-000001"}
+    assert get_tile(client, "released-land", z, *released, as_of="2026-02-28")["features"] == []
+
+
+@pytest.mark.parametrize(
+    "as_of", [None, "2026-01-09", "2026-01-10", "2026-02-15", "2026-03-01", "2026-03-05"]
+)
+def test_as_of_tiles_hold_what_the_items_of_that_date_hold(client, as_of):
+    """The tile and ``/collections/…/items`` of the same date show the same features, with
+    the same status."""
+    z = 10  # one tile holds the whole Doboj row, each area larger than a pixel: drawn with its ref
+    x, y = lonlat_to_tile(*DOBOJ[6].centroid.coords[0], z)
+    west, south, east, north = tile_bounds_lonlat(z, x, y)
+    params = {"bbox": f"{west},{south},{east},{north}", "limit": 1000, **({"as_of": as_of} if as_of else {})}
+    for collection in ("hazard-areas", "released-land"):
+        items = client.get(f"/collections/{collection}/items", params=params).json()["features"]
+        layer = get_tile(client, collection, z, x, y, as_of=as_of)
+        drawn = refs_in(layer)
+        assert len(drawn) == len(layer["features"])  # none gathered in a counted point
+        assert {f["id"]: f["properties"].get("status") for f in items} == {
+            ref: properties.get("status") for ref, properties in drawn.items()
+        }, (collection, as_of)
+
+
+def test_the_same_tile_now_and_as_of_a_date_are_cached_apart(client):
+    z = 13
+    x, y = lonlat_to_tile(*DOBOJ[1].centroid.coords[0], z)
+    url = f"/tiles/hazard-areas/{z}/{x}/{y}.mvt"
+    now, past = client.get(url), client.get(url, params={"as_of": "2026-03-04"})
+    assert now.status_code == past.status_code == 200 and now.headers["etag"] != past.headers["etag"]
+    again_now, again_past = client.get(url), client.get(url, params={"as_of": "2026-03-04"})
+    assert again_now.content == now.content and again_past.content == past.content
+    # the date, not its spelling, is the key
+    assert client.get(url, params={"as_of": "2026/03/04"}).headers["etag"] == past.headers["etag"]
+    revalidated = client.get(
+        url, params={"as_of": "2026-03-04"}, headers={"if-none-match": past.headers["etag"]}
+    )
+    assert revalidated.status_code == 304
+    assert client.get(url, headers={"if-none-match": past.headers["etag"]}).status_code == 200
+
+
+def test_tilejson_and_collection_links_keep_as_of(client):
+    as_of = "2026-02-01"
+    tilejson = client.get("/tiles/hazard-areas.json", params={"as_of": as_of}).json()
+    assert tilejson["tiles"] == [f"http://testserver/tiles/hazard-areas/{{z}}/{{x}}/{{y}}.mvt?as_of={as_of}"]
+    minx, miny, maxx, maxy = shapely.union_all(DOBOJ).bounds  # Sarajevo came later
+    assert tilejson["bounds"] == pytest.approx([minx, miny, maxx, maxy])
+    collection = client.get("/collections/hazard-areas", params={"as_of": as_of}).json()
+    tile_links = {x["type"]: x["href"] for x in collection["links"] if x["rel"] == "tiles"}
+    assert tile_links == {
+        "application/json": f"http://testserver/tiles/hazard-areas.json?as_of={as_of}",
+        MVT: tilejson["tiles"][0],
+    }
+    # the template, filled in, is a tile of that date
+    z, (x, y) = 12, lonlat_to_tile(*SARAJEVO[0].centroid.coords[0], 12)
+    filled = tilejson["tiles"][0].format(z=z, x=x, y=y).removeprefix("http://testserver")
+    assert client.get(filled).status_code == 204  # Sarajevo is not in the registry yet
+    document = client.get("/openapi.json").json()
+    for path in ("/tiles/{collectionId}/{z}/{x}/{y}.mvt", "/tiles/{collectionId}.json"):
+        assert "as_of" in {p["name"] for p in document["paths"][path]["get"]["parameters"]}

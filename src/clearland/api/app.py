@@ -9,7 +9,7 @@ from importlib.metadata import PackageNotFoundError, version
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
-from clearland.api import checks, docs, jobs, ogc, problems, tiles
+from clearland.api import auth, checks, docs, jobs, minefields, ogc, problems, records, reports, tiles, web
 from clearland.api.middleware import BodyLimit, Hardening
 from clearland.api.ratelimit import RateLimit, TokenBuckets
 from clearland.services.features import Catalogue
@@ -59,11 +59,16 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.tiles = vector_tiles
     app.state.jobs = screening_jobs
     problems.install(app)
+    app.include_router(minefields.router())  # restricted; ahead of the public /collections/{id}
     app.include_router(ogc.router(catalogue, api))
     app.include_router(tiles.router(vector_tiles, api))
     app.include_router(checks.router(registry))
     app.include_router(jobs.router(screening_jobs, api))
+    app.include_router(reports.router())  # submit, review; /records/{ref} and /stats below
+    app.include_router(records.router())
+    auth.install(app, registry, api)  # /auth/…, /users, /audit; `auth.require` for other routes
     app.include_router(docs.router(app))
+    web.install(app, api)  # the browser UI: / for browsers (ahead of the landing page), /ui/…
     # added innermost first: Hardening wraps everything, CORS (when configured) answers
     # preflights before the body limit or the routes see them; a client past its rate is
     # answered before its body is read

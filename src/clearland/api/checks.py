@@ -21,6 +21,8 @@ from clearland.services import safety
 from clearland.services.registry import Registry
 
 WITHIN_M_MAX = 100_000.0
+#: up to this distance a point is checked on the event loop when the index is in memory
+INLINE_WITHIN_M = 1_000.0
 WITHIN_PARAMETER = query_parameter(
     "within_m",
     "Distance in metres that counts as near (default 100).",
@@ -79,14 +81,22 @@ def router(registry: Registry) -> APIRouter:
             ]
         },
     )
-    def check_point(request: Request) -> Response:
+    async def check_point(request: Request) -> Response:
         values = inputs.query(request, {"lon": "degrees", "lat": "degrees", "within_m": "metres"})
         problems_found: list[dict[str, Any]] = []
         lon = inputs.number(values, "lon", problems_found, low=-180, high=180)
         lat = inputs.number(values, "lat", problems_found, low=-90, high=90)
         within_m = _within(values, problems_found)
         inputs.raise_problems(problems_found)
-        return JSONResponse(safety.check_point(registry, lon, lat, within_m))
+        # a check of a few hundred metres against the index in memory takes about a millisecond:
+        # answered here, without the hop to a worker thread (which costs as much again under
+        # load); reading the registry (a new revision: seconds) or a wide search, in a thread
+        answer = (
+            safety.check_point_if_known(registry, lon, lat, within_m) if within_m <= INLINE_WITHIN_M else None
+        )
+        if answer is None:
+            answer = await run_in_threadpool(safety.check_point, registry, lon, lat, within_m)
+        return JSONResponse(answer)
 
     for what, title, accepts in (
         ("route", "a route or track", "GPX tracks and routes, or GeoJSON/KML lines"),

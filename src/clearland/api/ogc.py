@@ -116,6 +116,13 @@ class Links:
         ]
 
 
+def tile_template(links: Links, collection_id: str) -> str:
+    """The URL template of a collection's vector tiles, ``{z}/{x}/{y}`` to fill in (after the
+    path, so the braces stay as they are), keeping ``as_of``."""
+    query = f"?{urlencode(links.keep)}" if links.keep else ""
+    return links.url(f"/tiles/{collection_id}", keep=False) + "/{z}/{x}/{y}.mvt" + query
+
+
 def link(href: str, rel: str, media_type: str, title: str) -> dict[str, str]:
     return {"href": href, "rel": rel, "type": media_type, "title": title}
 
@@ -168,11 +175,11 @@ def collection_doc(links: Links, spec: Collection, extent: features.Extent) -> d
             *links.pair(path, spec.title),
             link(links.url(f"{path}/items", {"f": "json"}), "items", GEOJSON, f"{spec.title} (GeoJSON)"),
             link(links.url(f"{path}/items", {"f": "html"}), "items", HTML, f"{spec.title} (HTML)"),
-            # vector tiles of the current registry (they take no as_of)
-            link(links.url(f"/tiles/{spec.id}.json", keep=False), "tiles", JSON, "Vector tiles (TileJSON)"),
+            # vector tiles of the same state of the registry (they keep as_of)
+            link(links.url(f"/tiles/{spec.id}.json"), "tiles", JSON, "Vector tiles (TileJSON)"),
             {
                 **link(
-                    links.url(f"/tiles/{spec.id}", keep=False) + "/{z}/{x}/{y}.mvt",
+                    tile_template(links, spec.id),
                     "tiles",
                     MVT,
                     "Vector tiles (Web Mercator XYZ)",

@@ -109,7 +109,8 @@ def _filter_parameter(spec: FieldSpec) -> dict[str, Any]:
         "in": "query",
         "required": False,
         "description": f"Only features whose `{spec.name}` {how}s this value{what}.",
-        "schema": {"type": "string"},
+        # an empty value is refused, not taken as "no filter"
+        "schema": {"type": "string", "minLength": 1, "pattern": r"\S"},
     }
 
 
@@ -139,6 +140,14 @@ def problems(
     usual words for a status."""
     described = {
         400: "A parameter is wrong or unknown.",
+        401: (
+            "Not authenticated: send `Authorization: Bearer <token>`, or log in (`POST /auth/login`) "
+            "and send the session cookie."
+        ),
+        403: (
+            "The caller's roles do not allow this, or a request authenticated by the session "
+            "cookie lacks its `X-CSRF-Token` header."
+        ),
         404: "No such collection or feature.",
         409: "Not possible in this state.",
         413: "The request body is larger than the server accepts.",
@@ -155,10 +164,33 @@ def problems(
         }
         if status in (429, 503):
             answers[status]["headers"] = {"Retry-After": RETRY_AFTER}
+        if status == 401:
+            answers[status]["headers"] = {"WWW-Authenticate": WWW_AUTHENTICATE}
     return answers
 
 
 RETRY_AFTER = {"description": "Seconds to wait before asking again.", "schema": {"type": "integer"}}
+WWW_AUTHENTICATE = {"description": "How to authenticate: `Bearer`.", "schema": {"type": "string"}}
+
+#: how a caller proves who it is (``clearland.api.auth``); an operation restricted to some
+#: roles lists both as alternatives (``SECURED``)
+SECURITY_SCHEMES: dict[str, Any] = {
+    "bearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "An API token (`cl_…`) from `clearland users token NAME`.",
+    },
+    "cookie": {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": "clearland_session",
+        "description": (
+            "The session cookie `POST /auth/login` sets. POST, PUT, PATCH and DELETE requests "
+            "that rely on it must also send the `X-CSRF-Token` header that login and `/auth/me` give."
+        ),
+    },
+}
+SECURED: list[dict[str, list[str]]] = [{"bearer": []}, {"cookie": []}]
 
 
 def query_parameter(
@@ -487,5 +519,6 @@ def openapi_document(app: FastAPI) -> dict[str, Any]:
             license_info={"name": "AGPL-3.0-or-later", "url": "https://www.gnu.org/licenses/agpl-3.0.html"},
         )
         document.setdefault("components", {}).setdefault("schemas", {}).update(SCHEMAS)
+        document["components"].setdefault("securitySchemes", {}).update(SECURITY_SCHEMES)
         app.openapi_schema = document
     return app.openapi_schema

@@ -22,6 +22,7 @@ from clearland.errors import (
     ConfigError,
     ConflictError,
     InputError,
+    NotAuthenticated,
     PermissionDenied,
     StateError,
     StorageError,
@@ -44,6 +45,10 @@ STATUS: dict[type[ClearlandError], int] = {
     StorageError: 503,
 }
 
+#: errors the caller puts right by authenticating: 401 with this ``WWW-Authenticate``
+#: challenge (RFC 9110) instead of the 403 of their parent class
+CHALLENGES: dict[type[ClearlandError], str] = {NotAuthenticated: 'Bearer realm="clearland"'}
+
 TITLES = {
     "error": "Internal error",
     "config": "Server not configured for this",
@@ -52,6 +57,7 @@ TITLES = {
     "validation": "Invalid input",
     "not-found": "Not found",
     "forbidden": "Forbidden",
+    "unauthenticated": "Not authenticated",
     "state": "Not allowed in this state",
     "conflict": "Conflict",
     "storage": "Registry unavailable",
@@ -65,10 +71,16 @@ SERVER_DETAIL = {
 
 
 def status_of(error: ClearlandError) -> int:
+    if _challenge(error) is not None:
+        return 401
     for cls in type(error).__mro__:
         if cls in STATUS:
             return STATUS[cls]
     return 500
+
+
+def _challenge(error: ClearlandError) -> str | None:
+    return next((CHALLENGES[cls] for cls in type(error).__mro__ if cls in CHALLENGES), None)
 
 
 class ProblemResponse(Response):
@@ -101,7 +113,9 @@ def from_error(error: ClearlandError) -> ProblemResponse:
     if status >= 500:
         log.error("%s (%s): %s %s", status, error.code, error.message, error.detail)
         return problem(status, SERVER_DETAIL.get(status, SERVER_DETAIL[500]), code=error.code)
-    return problem(status, error.message, code=error.code, errors=error.detail)
+    challenge = _challenge(error)
+    headers = {"www-authenticate": challenge} if challenge else None
+    return problem(status, error.message, code=error.code, errors=error.detail, headers=headers)
 
 
 def server_error() -> ProblemResponse:

@@ -1,6 +1,6 @@
 """Vector tiles of the public collections (``/tiles/{collection}/{z}/{x}/{y}.mvt``) and a
-TileJSON document per collection for map clients. Thin: drawn and cached by
-``services.tiles``."""
+TileJSON document per collection for map clients, of the registry as it is or, with
+``?as_of=YYYY-MM-DD``, as it was on that date. Thin: drawn and cached by ``services.tiles``."""
 
 from __future__ import annotations
 
@@ -10,9 +10,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.responses import Response
 
-from clearland.api.inputs import query
-from clearland.api.ogc import Links
-from clearland.api.openapi import json_content, path_parameter, problems
+from clearland.api.ogc import Links, tile_template
+from clearland.api.openapi import AS_OF_PARAMETER, json_content, path_parameter, problems
 from clearland.errors import InputError
 from clearland.services import features, tiles
 from clearland.services.features import NOT_PROOF_OF_SAFETY
@@ -38,7 +37,8 @@ def router(source: Tiles, settings: ApiSettings) -> APIRouter:
             "(EPSG:3857, 4096 units, y down from the north), one layer named after the "
             "collection, public fields only. 204 when no feature meets the tile. Hazard areas "
             "smaller than a pixel are points; points in one pixel (4 pixels up to zoom 8) are "
-            "one point with `count`. " + NOT_PROOF_OF_SAFETY
+            "one point with `count`. With `as_of`, the registry as it was on that date. "
+            + NOT_PROOF_OF_SAFETY
         ),
         operation_id="getTile",
         responses={
@@ -60,14 +60,15 @@ def router(source: Tiles, settings: ApiSettings) -> APIRouter:
                 path_parameter("z", "Zoom level, 0–22.", {"type": "integer", "minimum": 0, "maximum": 22}),
                 path_parameter("x", "Column, 0 (west) to 2^z − 1.", {"type": "integer", "minimum": 0}),
                 path_parameter("y", "Row, 0 (north) to 2^z − 1.", {"type": "integer", "minimum": 0}),
+                AS_OF_PARAMETER,
             ]
         },
     )
     def tile(request: Request) -> Response:
-        query(request, {})
+        as_of = features.parse_common(request.query_params.multi_items())
         path = request.path_params
         z, x, y = (_whole(name, path[name]) for name in ("z", "x", "y"))
-        drawn = source.tile(path["collectionId"], z, x, y)
+        drawn = source.tile(path["collectionId"], z, x, y, as_of)
         headers = {"etag": drawn.etag, "cache-control": cache_control}
         if _matches(request.headers.get("if-none-match"), drawn.etag):
             return Response(status_code=304, headers=headers)
@@ -78,23 +79,25 @@ def router(source: Tiles, settings: ApiSettings) -> APIRouter:
     @routes.get(
         "/tiles/{collectionId}.json",
         summary="TileJSON of a collection's vector tiles",
-        description="TileJSON 3.0.0: the tiles' URL template, zoom range, bounds and fields.",
+        description=(
+            "TileJSON 3.0.0: the tiles' URL template, zoom range, bounds and fields; with `as_of`, "
+            "of the registry as it was on that date (the template keeps it)."
+        ),
         operation_id="getTileJSON",
         responses={
             200: {"description": "The TileJSON document.", **_only_json(json_content("TileJSON"))},
             **problems(400, 404, 503, described_as={404: "No such collection."}),
         },
-        openapi_extra={"parameters": [COLLECTION_PARAMETER]},
+        openapi_extra={"parameters": [COLLECTION_PARAMETER, AS_OF_PARAMETER]},
     )
     def tilejson(request: Request) -> Response:
-        query(request, {})
+        as_of = features.parse_common(request.query_params.multi_items())
         spec = features.collection(request.path_params["collectionId"])
-        links = Links(request, settings, None)
         doc = tilejson_doc(
             spec,
-            links.url(f"/tiles/{spec.id}", keep=False) + "/{z}/{x}/{y}.mvt",
-            source.bounds(spec.id),
-            source.fields(spec.id),
+            tile_template(Links(request, settings, as_of), spec.id),
+            source.bounds(spec.id, as_of),
+            source.fields(spec.id, as_of),
         )
         return JSONResponse(doc, headers={"cache-control": cache_control})
 

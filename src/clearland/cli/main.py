@@ -17,10 +17,13 @@ from clearland.cli.common import (
     registry,
     state,
 )
+from clearland.cli.minefield_cmds import minefields_app
 from clearland.cli.release_cmds import release_app
 from clearland.cli.report_cmds import report_app
 from clearland.cli.safety_cmds import check_app, screen_command
 from clearland.cli.serve_cmds import serve_command
+from clearland.cli.treaty_cmds import treaty_app
+from clearland.cli.users_cmds import audit_command, users_app
 from clearland.domain.vocab import OnInvalid, RecordKind
 from clearland.errors import ConfigError
 
@@ -34,14 +37,16 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 hazards_app = typer.Typer(help="Read hazard areas.", no_args_is_help=True)
-users_app = typer.Typer(help="Users and their roles.", no_args_is_help=True)
 app.add_typer(hazards_app, name="hazards")
 app.add_typer(users_app, name="users")
 app.add_typer(report_app, name="report")
 app.add_typer(release_app, name="release")
 app.add_typer(check_app, name="check")
+app.add_typer(minefields_app, name="minefields")
+app.add_typer(treaty_app, name="treaty")
 app.command("screen")(handles_errors(screen_command))
 app.command("serve")(handles_errors(serve_command))
+app.command("audit")(audit_command)
 
 
 @app.callback()
@@ -181,7 +186,12 @@ def export(
     ] = None,
     public: Annotated[bool, typer.Option("--public", help="Only the fields the public may see.")] = False,
     as_kind: Annotated[
-        str, typer.Option("--as", help="hazard-areas, admin-areas or outcomes (released land).")
+        str,
+        typer.Option(
+            "--as",
+            help="hazard-areas, admin-areas, outcomes (released land), markers, "
+            "or minefield-records (records custodians; never --public).",
+        ),
     ] = "hazard-areas",
     as_of: AsOfOpt = None,
     as_json: JsonOpt = False,
@@ -189,7 +199,12 @@ def export(
     """Export hazard areas (or admin areas, or outcomes) to a GIS file."""
     from clearland.services import exports
 
-    kinds = {**KIND_NAMES, "outcomes": RecordKind.OUTCOME}
+    kinds = {
+        **KIND_NAMES,
+        "outcomes": RecordKind.OUTCOME,
+        "markers": RecordKind.MARKER,
+        "minefield-records": RecordKind.MINEFIELD_RECORD,
+    }
     if as_kind not in kinds:
         raise ConfigError(f"--as {as_kind}: choose {', '.join(kinds)}")
     result = exports.export(
@@ -422,41 +437,6 @@ def demo(
             f"Demo registry {result['database']}: {result['hazard_areas']} hazard areas, "
             f"{result['admin_areas']} admin areas. {result['label']}."
         )
-
-
-@users_app.command("add")
-@handles_errors
-def users_add(
-    name: str,
-    role: Annotated[
-        list[str],
-        typer.Option(
-            "--role", help="surveyor, reviewer, records_custodian, victim_data, admin (repeatable)."
-        ),
-    ],
-    as_json: JsonOpt = False,
-) -> None:
-    """Add a user (admins only)."""
-    from clearland.services.registry import add_user
-
-    result = add_user(registry(), name, role)
-    if as_json:
-        output.print_json(result)
-    else:
-        output.out.print(f"Added user {result['name']} ({', '.join(result['roles'])})")
-
-
-@users_app.command("list")
-@handles_errors
-def users_list(as_json: JsonOpt = False) -> None:
-    """List users and their roles."""
-    from clearland.services.registry import list_users
-
-    items = list_users(registry())
-    if as_json:
-        output.print_json(items)
-    else:
-        output.table("users", ["name", "roles"], [[u["name"], ", ".join(u["roles"])] for u in items])
 
 
 def main() -> None:

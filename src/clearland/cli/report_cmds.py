@@ -9,6 +9,7 @@ import typer
 
 from clearland.cli import output
 from clearland.cli.common import JsonOpt, handles_errors, registry
+from clearland.cli.minefield_cmds import minefield_submitted
 
 report_app = typer.Typer(
     help="Reports: submit, review (list, show, approve, reject), unapprove.", no_args_is_help=True
@@ -35,6 +36,8 @@ def report_submit(
         )
         if result["dropped_outside_m2"]:
             output.out.print(f"{result['dropped_outside_m2']:,.1f} m² outside the hazard areas were dropped")
+    elif "minefield_record" in result:
+        output.out.print(minefield_submitted(result))
     else:
         output.out.print(
             f"Report {result['report']} ({result['type']}) submitted for review: "
@@ -45,7 +48,9 @@ def report_submit(
 @report_app.command("schema")
 @handles_errors
 def report_schema_cmd(
-    report_type: Annotated[str, typer.Argument(help="Report type, e.g. hazard_report.")],
+    report_type: Annotated[
+        str, typer.Argument(help="Report type, e.g. hazard_report, minefield-record, marking-inspection.")
+    ],
     as_json: JsonOpt = False,
 ) -> None:
     """Print the JSON Schema of a report type (with an example)."""

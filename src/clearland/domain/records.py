@@ -16,10 +16,13 @@ from clearland.domain.vocab import (
     Blockage,
     DeviceCategory,
     Disposal,
+    EmplacingMethod,
     EvidenceType,
     HazardCategory,
     HazardStatus,
     HazardType,
+    MarkerCondition,
+    MarkerType,
     Marking,
     OutcomeKind,
     Priority,
@@ -250,12 +253,71 @@ DEVICE = RecordType(
     ),
 )
 
+# A minefield record's details are restricted to records custodians (DOMAIN.md): no field is
+# public, and the public sees only the CHA it creates (``hazard_ref``).
+MINEFIELD_RECORD = RecordType(
+    kind=RecordKind.MINEFIELD_RECORD,
+    ref_prefix="MFR-",
+    geometry_types=frozenset({"Polygon"}),
+    fields=(
+        FieldSpec("ref", "str", description="human id, e.g. MFR-000001"),
+        FieldSpec("name", "str"),
+        FieldSpec("recording_unit", "str", required=True, description="the unit that laid and recorded it"),
+        FieldSpec("laid_from", "str", required=True, description="date and time laying began (ISO 8601)"),
+        FieldSpec("laid_to", "str", required=True, description="date and time laying ended (ISO 8601)"),
+        FieldSpec("emplacing_method", "vocab", EmplacingMethod, required=True),
+        FieldSpec("reference_points", "json", required=True, description="id, lon, lat, description"),
+        FieldSpec("turning_points", "json", required=True, description="perimeter vertices, placed"),
+        FieldSpec("perimeter_source", "str", description="bearings · coordinates · polygon (as given)"),
+        FieldSpec("mines", "json", required=True, description="type, category, quantity, fuze, periods"),
+        FieldSpec("items", "json", description="recorded positions of single mines or rows"),
+        FieldSpec("marking", "vocab", Marking),
+        FieldSpec("description", "str"),
+        FieldSpec("hazard_ref", "str", description="the CHA the record creates and updates"),
+    ),
+)
+
+MARKER = RecordType(
+    kind=RecordKind.MARKER,
+    ref_prefix="MK-",
+    geometry_types=frozenset({"Point", "LineString"}),  # a fence is a line
+    fields=(
+        FieldSpec("ref", "str", public=True),
+        FieldSpec("type", "vocab", MarkerType, required=True, public=True, description="sign · fence · post"),
+        FieldSpec("condition", "vocab", MarkerCondition, default=MarkerCondition.GOOD.value, public=True),
+        FieldSpec("hazard_ref", "str", public=True, description="the hazard area it marks"),
+        FieldSpec("installed_on", "date", public=True),
+        FieldSpec("last_inspected", "date", public=True),
+        FieldSpec("description", "str", public=True),
+        FieldSpec("minefield_ref", "str", description="the minefield record it marks (restricted)"),
+    ),
+)
+
+INSPECTION = RecordType(
+    kind=RecordKind.INSPECTION,
+    ref_prefix="INS-",
+    geometry_types=frozenset({"Polygon"}),  # the perimeter inspected
+    fields=(
+        FieldSpec("ref", "str"),
+        FieldSpec("minefield_ref", "str", required=True),
+        FieldSpec("inspected_on", "date", required=True),
+        FieldSpec("inspector", "str", required=True),
+        FieldSpec("condition", "vocab", MarkerCondition, required=True, description="of the marking overall"),
+        FieldSpec("missing_markers", "str_list", description="refs of markers found missing"),
+        FieldSpec("damaged_markers", "str_list", description="refs of markers found damaged"),
+        FieldSpec("notes", "str"),
+    ),
+)
+
 RECORD_TYPES: dict[RecordKind, RecordType] = {
     RecordKind.HAZARD_AREA: HAZARD_AREA,
     RecordKind.ADMIN_AREA: ADMIN_AREA,
     RecordKind.OUTCOME: OUTCOME,
     RecordKind.ACTIVITY: ACTIVITY,
     RecordKind.DEVICE: DEVICE,
+    RecordKind.MINEFIELD_RECORD: MINEFIELD_RECORD,
+    RecordKind.MARKER: MARKER,
+    RecordKind.INSPECTION: INSPECTION,
 }
 
 #: columns computed by clearland, present on every current record and in exports

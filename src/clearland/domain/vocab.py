@@ -140,6 +140,8 @@ class ReportType(Vocabulary):
     IMPORT_BATCH = "import_batch"
     RELEASE_IMPORT = "release_import"
     EDIT = "edit"
+    MINEFIELD_RECORD = "minefield_record"
+    MARKING_INSPECTION = "marking_inspection"
 
 
 class RecordKind(Vocabulary):
@@ -148,6 +150,9 @@ class RecordKind(Vocabulary):
     OUTCOME = "outcome"
     ACTIVITY = "activity"
     DEVICE = "device"
+    MINEFIELD_RECORD = "minefield_record"
+    MARKER = "marker"
+    INSPECTION = "inspection"
 
 
 class Role(Vocabulary):
@@ -296,3 +301,52 @@ class MarkerType(Vocabulary):
     @classmethod
     def aliases(cls) -> dict[str, str]:
         return {"warningsign": "sign", "permanent": "permanent_marker", "benchmark": "permanent_marker"}
+
+
+class MineCategory(Vocabulary):
+    """The mine categories a minefield record lists (Amended Protocol II, Technical Annex)."""
+
+    AP = "AP"
+    AT = "AT"
+
+    @classmethod
+    def aliases(cls) -> dict[str, str]:
+        return {
+            "apmine": "AP",
+            "antipersonnel": "AP",
+            "antipersonnelmine": "AP",
+            "atmine": "AT",
+            "antitank": "AT",
+            "antitankmine": "AT",
+            "antivehicle": "AT",
+            "antivehiclemine": "AT",
+        }
+
+    @property
+    def hazard_type(self) -> HazardType:
+        return HazardType.AP_MINE if self is MineCategory.AP else HazardType.AT_MINE
+
+
+class EmplacingMethod(Vocabulary):
+    HAND = "hand"
+    MECHANICAL = "mechanical"
+    REMOTELY_DELIVERED = "remotely_delivered"
+
+    @classmethod
+    def aliases(cls) -> dict[str, str]:
+        return {
+            "manual": "hand",
+            "byhand": "hand",
+            "remote": "remotely_delivered",
+            "scatterable": "remotely_delivered",
+        }
+
+
+class MarkerCondition(Vocabulary):
+    GOOD = "good"
+    DAMAGED = "damaged"
+    MISSING = "missing"
+
+    @classmethod
+    def aliases(cls) -> dict[str, str]:
+        return {"ok": "good", "intact": "good", "broken": "damaged", "gone": "missing"}

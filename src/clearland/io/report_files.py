@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from clearland.errors import InputFileError
+from clearland.io.minefield_files import MarkingInspectionReport, MinefieldRecordReport
 from clearland.io.safety import check_input_file  # size and existence checks shared with GIS files
 from clearland.io.types import ReadLimits
 
@@ -223,12 +224,18 @@ class ActivityReport(BaseModel):
     )
 
 
-REPORT_MODELS: dict[str, type[BaseModel]] = {"hazard_report": HazardReport, "activity_report": ActivityReport}
+REPORT_MODELS: dict[str, type[BaseModel]] = {
+    "hazard_report": HazardReport,
+    "activity_report": ActivityReport,
+    "minefield_record": MinefieldRecordReport,
+    "marking_inspection": MarkingInspectionReport,
+}
 
 
 def report_schema(report_type: str) -> dict[str, Any]:
+    """The JSON Schema of ``report_type`` (``minefield-record`` is ``minefield_record``)."""
     try:
-        model = REPORT_MODELS[report_type]
+        model = REPORT_MODELS[report_type.replace("-", "_")]
     except KeyError:
         raise InputFileError(
             f"unknown report type {report_type!r} (types: {', '.join(REPORT_MODELS)})"
@@ -249,19 +256,26 @@ def read_report_file(path: str | Path, limits: ReadLimits = ReadLimits()) -> Bas
             f"cannot read {path}: not valid JSON (line {exc.lineno}, column {exc.colno})",
             detail=[{"file": str(path), "message": exc.msg, "line": exc.lineno}],
         ) from None
+    return parse_report(data, str(path), path.name)
+
+
+def parse_report(data: Any, source: str, name: str | None = None) -> BaseModel:
+    """The validated report in ``data`` (a parsed JSON document); ``InputFileError`` naming
+    ``source`` (a file, or the body of a request) and every problem, field by field."""
+    name = name or source
     kind = data.get("type") if isinstance(data, dict) else None
     model = REPORT_MODELS.get(kind) if isinstance(kind, str) else None
     if model is None:
         raise InputFileError(
-            f"{path.name}: 'type' must be one of {', '.join(REPORT_MODELS)} (found {kind!r})",
-            detail=[{"file": str(path), "field": "type", "message": "unknown or missing report type"}],
+            f"{name}: 'type' must be one of {', '.join(REPORT_MODELS)} (found {kind!r})",
+            detail=[{"file": source, "field": "type", "message": "unknown or missing report type"}],
         )
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        problems = [{"file": str(path), "field": _path(e["loc"]), "message": e["msg"]} for e in exc.errors()]
+        problems = [{"file": source, "field": _path(e["loc"]), "message": e["msg"]} for e in exc.errors()]
         raise InputFileError(
-            f"{path.name}: {len(problems)} problem(s) with the report's form; nothing was submitted",
+            f"{name}: {len(problems)} problem(s) with the report's form; nothing was submitted",
             detail=problems,
         ) from None
 

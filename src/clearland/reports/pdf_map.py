@@ -117,9 +117,16 @@ def view_for(
     hazard: shapely.Geometry,
     outcomes: Sequence[tuple[str, shapely.Geometry]],
     points: Sequence[tuple[float, float]],
+    fit_also: Sequence[tuple[float, float]] = (),
 ) -> tuple[MapView, list[bool]]:
-    """The view of the map on page 1, and for each point whether it is drawn."""
+    """The view of the map on page 1, and for each point whether it is drawn. ``fit_also``:
+    positions the map must show wherever they are (a minefield record's reference points)."""
     bounds, shown = map_extent(hazard, (g for _, g in outcomes), points)
+    if fit_also:
+        xs, ys = [b for b in (bounds[0], bounds[2])], [b for b in (bounds[1], bounds[3])]
+        xs += [p[0] for p in fit_also]
+        ys += [p[1] for p in fit_also]
+        bounds = (min(xs), min(ys), max(xs), max(ys))
     return fit_view(bounds), shown
 
 
@@ -149,11 +156,12 @@ def draw_map(
     outcomes: Sequence[tuple[str, shapely.Geometry]],
     devices: Sequence[tuple[float, float]],
     markers: Sequence[tuple[float, float]],
+    fit_also: Sequence[tuple[float, float]] = (),
 ) -> tuple[MapView, int]:
     """Draw the frame, hazard, outcomes, devices, markers, turning points, scale bar, north arrow
     and legend on the current page (the legend ends 7 mm below ``MAP_FRAME``). Returns the view
-    and how many points were left off the map."""
-    view, shown = view_for(hazard, outcomes, [*devices, *markers])
+    and how many points were left off the map. ``fit_also``: see ``view_for``."""
+    view, shown = view_for(hazard, outcomes, [*devices, *markers], fit_also)
     fx, fy, fw, fh = MAP_FRAME
     pdf.set_line_width(0.3)
     pdf.set_draw_color(0)

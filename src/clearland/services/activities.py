@@ -104,6 +104,12 @@ def submit_activity_report(registry: Registry, path: Path, report: ActivityRepor
             tx.insert_changes(report_id, RecordKind.OUTCOME, outcome_changes)
         if device_changes:
             tx.insert_changes(report_id, RecordKind.DEVICE, device_changes)
+        tx.audit(
+            user["id"],
+            "report.submit",
+            f"report {report_id}",
+            {"type": ReportType.ACTIVITY_REPORT.value, "file": path.name, "activity": activity_ref},
+        )
     return {
         "report": report_id,
         "status": ReportStatus.SUBMITTED.value,

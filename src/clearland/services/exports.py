@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ from clearland.domain.records import DERIVED_FIELDS, RECORD_TYPES
 from clearland.domain.vocab import MINE_TYPES, RecordKind
 from clearland.io import format_from_path, write_layer
 from clearland.io.types import OutputFeature
+from clearland.services.minefields import check_export_access
 from clearland.services.queries import records
 from clearland.services.registry import Registry
 
@@ -25,6 +27,7 @@ def export(
 ) -> dict[str, Any]:
     path = Path(path)
     fmt = format or format_from_path(path)
+    check_export_access(registry, kind, public=public)
     states = records(registry, kind, as_of=as_of, public=public)
     record_type = RECORD_TYPES[kind]
     names = [n for n in record_type.field_names if not public or n in record_type.public_fields]
@@ -32,7 +35,14 @@ def export(
     if fmt == "osm":
         features = [OutputFeature(osm_tags(s), s["geometry"]) for s in states]
     else:
-        features = [OutputFeature({n: s.get(n) for n in [*names, *extra]}, s["geometry"]) for s in states]
+        as_text = {spec.name for spec in record_type.fields if spec.kind == "json"}  # nested: as JSON text
+        features = [
+            OutputFeature(
+                {n: json.dumps(s.get(n)) if n in as_text else s.get(n) for n in [*names, *extra]},
+                s["geometry"],
+            )
+            for s in states
+        ]
     layer = kind.value + "s"
     write_layer(path, features, format=fmt, layer=layer)
     return {

@@ -260,6 +260,12 @@ def land_file_report(
         summary=summary,
     )
     approving = can_approve(user)
+    tx.audit(
+        user["id"],
+        "report.import",
+        f"report {report_id}",
+        {"type": report_type.value, "file": path.name, "records": len(changes), "approved": approving},
+    )
     if not approving:
         tx.insert_changes(report_id, kind, changes)
         return {"report": report_id, "status": "submitted"}

@@ -101,8 +101,18 @@ def record(
         if kind is RecordKind.HAZARD_AREA and as_of is None:
             state.update(_work_on(tx, ref))
         if public:
-            keep = {"activities", "devices", "children", "outcomes"}
-            extra = {k: v for k, v in state.items() if k in keep}
+            extra: dict[str, Any] = {"children": state["children"]} if "children" in state else {}
+            # the related records by their own public fields (an activity's description, an
+            # outcome's organisation are not public); a device keeps its position
+            for key, related in RELATED.items():
+                if key in state:
+                    extra[key] = [
+                        {
+                            **public_view(RECORD_TYPES[related], item),
+                            **{k: item[k] for k in ("lon", "lat") if k in item},
+                        }
+                        for item in state[key]
+                    ]
             state = {**public_view(RECORD_TYPES[kind], state), **extra, "geometry": state["geometry"]}
         if history:
             versions = []
@@ -125,6 +135,10 @@ def record(
                 versions.sort(key=lambda v: (v["date_of_information"], v["approval_seq"] or 0, v["report"]))
             state["history"] = versions
     return state
+
+
+#: the records ``record`` gives with a hazard area: key → their kind
+RELATED = {"activities": RecordKind.ACTIVITY, "outcomes": RecordKind.OUTCOME, "devices": RecordKind.DEVICE}
 
 
 def _work_on(tx: Any, ref: str) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,9 +21,22 @@ class Registry:
     store: Store
     settings: Settings
     user_name: str
+    #: False for the views ``acting_as`` makes: closing one leaves the shared store open
+    owns_store: bool = True
+
+    def acting_as(self, name: str, *, source: str = "http", remote: str | None = None) -> Registry:
+        """This registry (the same store) acting as user ``name``, its writes audited as
+        coming from ``source`` and ``remote`` (the client address). Cheap: one per request."""
+        return dataclasses.replace(self.via(source, remote), user_name=name)
+
+    def via(self, source: str, remote: str | None = None) -> Registry:
+        """This registry (the same store), its writes audited as coming from ``source`` and
+        ``remote``: for what is done before anyone is authenticated (a login)."""
+        return dataclasses.replace(self, store=self.store.with_origin(source, remote), owns_store=False)
 
     def close(self) -> None:
-        self.store.dispose()
+        if self.owns_store:
+            self.store.dispose()
 
 
 def open_registry(settings: Settings, *, db: str | None = None, user: str | None = None) -> Registry:
@@ -40,7 +54,9 @@ def init_registry(registry: Registry) -> dict[str, Any]:
             tx.get_user(LOCAL_ADMIN)
             created_admin = False
         except UnknownRecord:
-            tx.add_user(LOCAL_ADMIN, [Role.ADMIN.value, Role.REVIEWER.value, Role.SURVEYOR.value])
+            roles = [Role.ADMIN.value, Role.REVIEWER.value, Role.SURVEYOR.value]
+            admin_id = tx.add_user(LOCAL_ADMIN, roles)
+            tx.audit(admin_id, "user.add", f"user {LOCAL_ADMIN}", {"roles": roles, "by": "init"})
             created_admin = True
         revision = tx.revision()
     return {
@@ -72,22 +88,14 @@ def require_role(user: dict[str, Any], *roles: Role) -> None:
 
 
 def add_user(registry: Registry, name: str, roles: list[str]) -> dict[str, Any]:
-    parsed = sorted({Role.parse(r).value for r in roles})
-    with registry.store.write() as tx:
-        require_role(acting_user(tx, registry.user_name), Role.ADMIN)
-        try:
-            tx.get_user(name)
-        except UnknownRecord:
-            pass
-        else:
-            from clearland.errors import StateError
+    """Kept for callers from before ``services.users``, where users are managed now."""
+    from clearland.services import users
 
-            raise StateError(f"user {name!r} already exists")
-        user_id = tx.add_user(name, parsed)
-    return {"id": user_id, "name": name, "roles": parsed}
+    return users.add_user(registry, name, roles)
 
 
 def list_users(registry: Registry) -> list[dict[str, Any]]:
-    registry.store.check_ready()
-    with registry.store.read() as tx:
-        return tx.list_users()
+    """Kept for callers from before ``services.users``, where users are managed now."""
+    from clearland.services import users
+
+    return users.list_users(registry)

@@ -10,8 +10,9 @@ import shapely
 from clearland.domain.geometry import geodesic_area_m2
 from clearland.domain.reconcile import next_status
 from clearland.domain.vocab import RecordKind, ReportStatus, ReportType, Role
-from clearland.errors import StateError
+from clearland.errors import ConflictError, StateError
 from clearland.services.approval import approve, rebuild
+from clearland.services.minefields import check_report_access
 from clearland.services.registry import Registry, acting_user, require_role
 from clearland.services.transitions import plan_transitions
 
@@ -30,6 +31,7 @@ def show_report(registry: Registry, report_id: int) -> dict[str, Any]:
     """The report, and per record what it says against the current state (before → after)."""
     registry.store.check_ready()
     with registry.store.read() as tx:
+        check_report_access(tx, report_id, registry.user_name)
         found = tx.list_reports(report_id=report_id)
         if not found:
             tx.get_report(report_id)  # raises UnknownRecord
@@ -93,32 +95,47 @@ def show_report(registry: Registry, report_id: int) -> dict[str, Any]:
     return result
 
 
-def approve_report(registry: Registry, report_id: int) -> dict[str, Any]:
+def approve_report(registry: Registry, report_id: int, *, expect_status: str | None = None) -> dict[str, Any]:
+    """``expect_status``: refuse (``ConflictError``) if the report is no longer in this status:
+    the caller decided on what it saw, and someone else has decided since."""
     registry.store.check_ready()
     with registry.store.write() as tx:
         user = acting_user(tx, registry.user_name)
         require_role(user, Role.REVIEWER, Role.ADMIN)
-        return approve(tx, report_id, user, sliver_min_m2=registry.settings.sliver_min_m2)
+        check_report_access(tx, report_id, user)
+        _check_expected(tx.get_report(report_id), expect_status)
+        result = approve(tx, report_id, user, sliver_min_m2=registry.settings.sliver_min_m2)
+        tx.audit(user["id"], "report.approve", f"report {report_id}", {"revision": result.get("revision")})
+        return result
 
 
-def reject_report(registry: Registry, report_id: int, reason: str | None) -> dict[str, Any]:
+def reject_report(
+    registry: Registry, report_id: int, reason: str | None, *, expect_status: str | None = None
+) -> dict[str, Any]:
     registry.store.check_ready()
     with registry.store.write() as tx:
         user = acting_user(tx, registry.user_name)
         require_role(user, Role.REVIEWER, Role.ADMIN)
-        status = _transition(tx.get_report(report_id), "reject")
+        report = tx.get_report(report_id)
+        _check_expected(report, expect_status)
+        status = _transition(report, "reject")
         tx.set_report_status(report_id, status, decided_by=user["id"], reason=reason or "")
+        tx.audit(user["id"], "report.reject", f"report {report_id}", {"reason": reason or ""})
     return {"report": report_id, "status": status.value}
 
 
-def unapprove_report(registry: Registry, report_id: int, reason: str) -> dict[str, Any]:
+def unapprove_report(
+    registry: Registry, report_id: int, reason: str, *, expect_status: str | None = None
+) -> dict[str, Any]:
     """Withdraw an approved report (admins): it stays in history, marked unapproved, and the
     records it touched are rebuilt from the reports still approved."""
     registry.store.check_ready()
     with registry.store.write() as tx:
         user = acting_user(tx, registry.user_name)
         require_role(user, Role.ADMIN)
-        status = _transition(tx.get_report(report_id), "unapprove")
+        report = tx.get_report(report_id)
+        _check_expected(report, expect_status)
+        status = _transition(report, "unapprove")
         tx.set_report_status(report_id, status, decided_by=user["id"], reason=reason)
         by_kind: dict[str, list[int]] = defaultdict(list)
         for change in tx.report_changes(report_id):
@@ -128,6 +145,9 @@ def unapprove_report(registry: Registry, report_id: int, reason: str) -> dict[st
         kept = sum(rebuild(tx, RecordKind(kind), ids, sliver_min_m2=sliver) for kind, ids in by_kind.items())
         touched = sum(len(ids) for ids in by_kind.values())
         revision = tx.bump_revision()
+        tx.audit(
+            user["id"], "report.unapprove", f"report {report_id}", {"reason": reason, "revision": revision}
+        )
     return {
         "report": report_id,
         "status": status.value,
@@ -135,6 +155,15 @@ def unapprove_report(registry: Registry, report_id: int, reason: str) -> dict[st
         "records_withdrawn": touched - kept,
         "revision": revision,
     }
+
+
+def _check_expected(report: dict[str, Any], expect_status: str | None) -> None:
+    if expect_status is not None and report["status"] != expect_status:
+        raise ConflictError(
+            f"report {report['id']} changed since it was read: it is {report['status']} now, "
+            f"not {expect_status}",
+            detail=[{"report": report["id"], "status": report["status"], "expected": expect_status}],
+        )
 
 
 def _transition(report: dict[str, Any], action: str) -> ReportStatus:

@@ -26,6 +26,7 @@ import stat
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -67,8 +68,28 @@ _ANY_TYPE = frozenset(
 #: a temporary folder of the disk cache older than this is a leftover: removed
 _STALE_TMP_S = 3600.0
 
-# per database URL: (revision, fingerprint, index)
-_cache: dict[str, tuple[int, str | None, HazardIndex]] = {}
+#: how long the registry state last read (revision, latest information, index) is relied on
+#: without asking the database again, seconds. A SQLite registry is also asked again at once
+#: whenever its files change (size, time or inode of the database and its WAL), so a change
+#: made by any process shows at the next check; a server database is asked again after this.
+STATE_MAX_AGE_S = 1.0
+
+
+@dataclass(frozen=True)
+class _Known:
+    """What was read of one database: its revision and fingerprint, the index built for them,
+    its status, and when (and at which state of its files) that was read."""
+
+    revision: int
+    fingerprint: str | None
+    index: HazardIndex
+    status: dict[str, Any]
+    files: tuple[Any, ...] | None  # see _files_state; None: never taken as unchanged
+    read_at: float  # time.monotonic()
+
+
+# per database URL
+_cache: dict[str, _Known] = {}
 _cache_lock = threading.Lock()
 
 
@@ -80,18 +101,30 @@ def hazard_index(registry: Registry) -> tuple[HazardIndex, dict[str, Any]]:
 
 
 def indexed(registry: Registry) -> tuple[HazardIndex, np.ndarray, dict[str, Any]]:
-    """``hazard_index`` and the refs of the indexed hazards, in the index's order."""
-    status = registry_status(registry)
+    """``hazard_index`` and the refs of the indexed hazards, in the index's order.
+
+    Each request of a server would otherwise read the revision, the fingerprint and the status
+    afresh (half a dozen queries, most of a check's time): they are taken as they were last read
+    for up to ``STATE_MAX_AGE_S``, and for a SQLite file only while its files are unchanged."""
     store = registry.store
     key = str(store.url)
+    known = _known(store)
+    if known is not None:
+        return known.index, known.index.refs, dict(known.status)
+    # taken before reading: a change made meanwhile makes the next call read again
+    files = _files_state(store)
+    read_at = time.monotonic()
+    status = registry_status(registry)
     with _cache_lock:
         built = False
         with store.read() as tx:
             revision = tx.revision()
             fingerprint = _fingerprint(tx)
             cached = _cache.get(key)
-            if cached is not None and cached[:2] == (revision, fingerprint):
-                return cached[2], cached[2].refs, {**status, "revision": revision}
+            if cached is not None and (cached.revision, cached.fingerprint) == (revision, fingerprint):
+                status = {**status, "revision": revision}
+                _cache[key] = _Known(revision, fingerprint, cached.index, status, files, read_at)
+                return cached.index, cached.index.refs, dict(status)
             # with no fingerprint nothing on disk can be told apart from another registry's
             root = index_cache_dir(store) if fingerprint is not None else None
             index = (
@@ -105,8 +138,42 @@ def indexed(registry: Registry) -> tuple[HazardIndex, np.ndarray, dict[str, Any]
                 _save_cached(root, revision, fingerprint, index)
             except OSError as exc:  # a read-only folder, a full disk: work on, rebuild next time
                 log.warning("cannot keep the hazard index in %s: %s", root, exc)
-        _cache[key] = (revision, fingerprint, index)
-        return index, index.refs, {**status, "revision": revision}
+        status = {**status, "revision": revision}
+        _cache[key] = _Known(revision, fingerprint, index, status, files, read_at)
+        return index, index.refs, dict(status)
+
+
+def _known(store: Store) -> _Known | None:
+    """What was last read of this database, while it may still be relied on."""
+    known = _cache.get(str(store.url))
+    if known is None or known.files is None or time.monotonic() - known.read_at >= STATE_MAX_AGE_S:
+        return None
+    return known if _files_state(store) == known.files else None
+
+
+def _files_state(store: Store) -> tuple[Any, ...] | None:
+    """What changes whenever a SQLite registry is written: inode, size and modification time
+    of the database file and of its WAL (absent: None). ``()`` for a server database (nothing
+    to look at: only ``STATE_MAX_AGE_S`` counts); None for a SQLite database with no file
+    (in memory, or missing), which is always read again."""
+    if store.sqlite_path is None:
+        return () if make_url(store.url).get_backend_name() != "sqlite" else None
+    name = str(store.sqlite_path)
+    if name in ("", ":memory:") or name.startswith("file:"):
+        return None
+    state: list[Any] = []
+    for path in (name, name + "-wal"):
+        try:
+            info = os.stat(path)
+        except FileNotFoundError:
+            if path == name:
+                return None
+            state.append(None)
+            continue
+        except OSError:
+            return None
+        state.append((info.st_ino, info.st_size, info.st_mtime_ns))
+    return tuple(state)
 
 
 def index_cache_dir(store: Store) -> Path | None:
@@ -223,13 +290,36 @@ def _prune(root: Path, revision: int) -> None:
 def check_point(
     registry: Registry, lon: float, lat: float, within_m: float = DEFAULT_WITHIN_M
 ) -> dict[str, Any]:
+    _check_position(lon, lat, within_m)
+    index, status = hazard_index(registry)
+    return _point_answer(index, status, lon, lat, within_m)
+
+
+def check_point_if_known(
+    registry: Registry, lon: float, lat: float, within_m: float = DEFAULT_WITHIN_M
+) -> dict[str, Any] | None:
+    """``check_point`` from what is in memory already, never waiting on the database; None when
+    the registry must be read first (its files changed, or ``STATE_MAX_AGE_S`` passed): then
+    ``check_point`` answers, where waiting is allowed (not on a server's event loop)."""
+    _check_position(lon, lat, within_m)
+    known = _known(registry.store)
+    if known is None:
+        return None
+    return _point_answer(known.index, dict(known.status), lon, lat, within_m)
+
+
+def _check_position(lon: float, lat: float, within_m: float) -> None:
     check_within(within_m)
     if not (np.isfinite(lon) and np.isfinite(lat)) or abs(lat) > 90 or abs(lon) > 180:
         hint = " (longitude first: LON LAT)" if abs(lat) > 90 and abs(lon) <= 90 else ""
         raise InputError(
             f"({lon}, {lat}) is not a position: longitude within ±180, latitude within ±90{hint}"
         )
-    index, status = hazard_index(registry)
+
+
+def _point_answer(
+    index: HazardIndex, status: dict[str, Any], lon: float, lat: float, within_m: float
+) -> dict[str, Any]:
     hits = index.check(shapely.Point(lon, lat), within_m)
     return _answer(index, hits, within_m, status, {"type": "point", "lon": lon, "lat": lat})
 
@@ -343,13 +433,13 @@ def _summary(index: HazardIndex, hits: list[Hit]) -> dict[str, Any]:
     answer = "inside" if any(h.inside for h in hits) else ("near" if hits else "no_record")
     hazards = []
     for hit in hits:
-        hazard = index.hazard(hit.ref)
+        category, status, marking = index.describe(hit.ref)
         hazards.append(
             {
                 "ref": hit.ref,
-                "category": hazard.category,
-                "status": hazard.status,
-                "marking": hazard.marking,
+                "category": category,
+                "status": status,
+                "marking": marking,
                 "inside": hit.inside,
                 "distance_m": round(hit.distance_m, 1),
                 "bearing_deg": None if hit.bearing_deg is None else round(hit.bearing_deg, 1),
@@ -386,6 +476,7 @@ __all__ = [
     "NOT_PROOF",
     "check_file",
     "check_point",
+    "check_point_if_known",
     "check_within",
     "hazard_index",
     "indexed",

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import shapely
 import shapely.geometry
+from pydantic import BaseModel
 
 from clearland.domain.geometry import check_geometry
 from clearland.domain.records import HAZARD_AREA, allowed_geometry_types
 from clearland.domain.vocab import HazardStatus, RecordKind, ReportStatus, ReportType, Role
 from clearland.errors import ValidationFailed
-from clearland.io.report_files import ActivityReport, HazardReport, read_report_file
+from clearland.io.minefield_files import MarkingInspectionReport, MinefieldRecordReport
+from clearland.io.report_files import ActivityReport, HazardReport, parse_report, read_report_file
 from clearland.services.activities import submit_activity_report
 from clearland.services.imports import read_limits
+from clearland.services.minefield_reports import submit_marking_inspection, submit_minefield_record
 from clearland.services.registry import Registry, acting_user, require_role
 
 #: fields a report may not set: the ref names the record, the source id belongs to imports
@@ -24,9 +27,25 @@ NOT_SETTABLE = frozenset({"ref", "source_id"})
 def submit_report_file(registry: Registry, path: str | Path) -> dict[str, Any]:
     """Check ``path`` completely, then store it as a submitted report; nothing on any error."""
     path = Path(path)
-    report = read_report_file(path, read_limits(registry))
+    return submit_report(registry, read_report_file(path, read_limits(registry)), path.name)
+
+
+def submit_report_document(registry: Registry, data: Any, source_name: str) -> dict[str, Any]:
+    """The same for a report document already parsed from JSON (the body of ``POST /reports``);
+    ``source_name`` names it in problems and in the report's history."""
+    return submit_report(registry, parse_report(data, source_name), source_name)
+
+
+def submit_report(registry: Registry, report: BaseModel, source_name: str) -> dict[str, Any]:
+    """Check a validated report document completely, then store it as a submitted report."""
+    # the services name the report's source by ``path.name``: a bare name keeps it as given
+    path = Path(PurePosixPath(source_name).name or "report")
     if isinstance(report, ActivityReport):
         return submit_activity_report(registry, path, report)
+    if isinstance(report, MinefieldRecordReport):
+        return submit_minefield_record(registry, path, report)
+    if isinstance(report, MarkingInspectionReport):
+        return submit_marking_inspection(registry, path, report)
     assert isinstance(report, HazardReport)
     registry.store.check_ready()
     problems: list[dict[str, Any]] = []
@@ -86,6 +105,12 @@ def submit_report_file(registry: Registry, path: str | Path) -> dict[str, Any]:
             summary={"organisation": report.organisation, "description": report.description},
         )
         tx.insert_changes(report_id, RecordKind.HAZARD_AREA, changes)
+        tx.audit(
+            user["id"],
+            "report.submit",
+            f"report {report_id}",
+            {"type": ReportType.HAZARD_REPORT.value, "file": path.name, "records": len(changes)},
+        )
     return {
         "report": report_id,
         "status": ReportStatus.SUBMITTED.value,

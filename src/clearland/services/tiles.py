@@ -21,6 +21,10 @@ collection's public fields (lists as comma-separated text, dates as ISO text); m
 feature ``id``. Rendered tiles are kept in a byte-bounded LRU cache keyed by the registry
 revision: an approval changes the revision and the next request draws the tile anew.
 
+A tile may show the registry as it was on a date (``as_of``), as the OGC API items do: the
+collection is then read as of that date (``services.features``, the same states), kept apart
+from the current one (a few dates at a time), and its tiles cached under that date.
+
 The encoder is written here with numpy (the protobuf messages of the MVT 2.1 specification are
 few and small): encoding tens of thousands of features feature by feature in Python would cost
 seconds on a dense tile.
@@ -77,6 +81,13 @@ IntArray = NDArray[np.int64]
 FloatArray = NDArray[np.float64]
 
 
+#: collections read as of a date kept in memory at once (besides the current ones)
+AS_OF_LAYERS = 3
+
+#: a tile's key in the cache: collection, date (None: now), z, x, y
+TileKey = tuple[str, dt.date | None, int, int, int]
+
+
 @dataclass(frozen=True)
 class Tile:
     collection: str
@@ -87,6 +98,7 @@ class Tile:
     data: bytes  # the MVT; empty when no feature meets the tile
     features: int
     etag: str
+    as_of: dt.date | None = None
 
     @property
     def is_empty(self) -> bool:
@@ -545,23 +557,25 @@ class Tiles:
     def __init__(self, registry: Registry, *, cache_bytes: int = 64 * 1024**2) -> None:
         self.registry = registry
         self.cache_bytes = cache_bytes
-        self._layers: dict[str, _Layer] = {}
+        self._layers: dict[str, _Layer] = {}  # the current state of each collection
+        self._past_layers: OrderedDict[tuple[str, dt.date], _Layer] = OrderedDict()
         self._layer_lock = threading.Lock()
-        self._cache: OrderedDict[tuple[str, int, int, int], Tile] = OrderedDict()
+        self._cache: OrderedDict[TileKey, Tile] = OrderedDict()
         self._cached_bytes = 0
         self._cache_lock = threading.Lock()
 
-    def tile(self, collection_id: str, z: int, x: int, y: int) -> Tile:
+    def tile(self, collection_id: str, z: int, x: int, y: int, as_of: dt.date | None = None) -> Tile:
+        """Tile z/x/y of a collection as it is now, or as it was on ``as_of``."""
         spec = collection(collection_id)  # UnknownRecord for any other id
         check_tile(z, x, y)
         revision = self.revision()
-        key = (spec.id, z, x, y)
+        key: TileKey = (spec.id, as_of, z, x, y)
         with self._cache_lock:
             cached = self._cache.get(key)
             if cached is not None and cached.revision == revision:
                 self._cache.move_to_end(key)
                 return cached
-        layer = self._layer(spec.id, revision)
+        layer = self._layer(spec.id, revision, as_of)
         # a dense tile makes tens of thousands of short-lived geometries: without the pause,
         # the cyclic collector walks the whole collection again and again (0.6 s on 100k areas)
         with collector_paused():
@@ -575,20 +589,22 @@ class Tiles:
                 fields=None if z >= DETAIL_ZOOM else MAP_FIELDS.get(spec.id),
             )
         digest = hashlib.blake2b(RENDERING.encode() + b"\0" + data, digest_size=12).hexdigest()
-        tile = Tile(spec.id, z, x, y, layer.revision, data, count, etag=f'"{digest}"')
+        tile = Tile(spec.id, z, x, y, layer.revision, data, count, etag=f'"{digest}"', as_of=as_of)
         self._remember(key, tile)
         return tile
 
-    def bounds(self, collection_id: str) -> tuple[float, float, float, float] | None:
+    def bounds(
+        self, collection_id: str, as_of: dt.date | None = None
+    ) -> tuple[float, float, float, float] | None:
         """The collection's extent in longitude/latitude (None when it is empty)."""
         spec = collection(collection_id)
-        return self._layer(spec.id, self.revision()).lonlat_bounds
+        return self._layer(spec.id, self.revision(), as_of).lonlat_bounds
 
-    def fields(self, collection_id: str) -> dict[str, str]:
+    def fields(self, collection_id: str, as_of: dt.date | None = None) -> dict[str, str]:
         """The attributes a tile of this collection may carry, each with a word on it."""
         spec = collection(collection_id)
         described = {f.name: f.description or f.name.replace("_", " ") for f in spec.filters}
-        layer = self._layer(spec.id, self.revision())
+        layer = self._layer(spec.id, self.revision(), as_of)
         out = {name: described.get(name, name.replace("_", " ")) for name in layer.names}
         out[COUNT_FIELD] = "on a point standing for several features: how many"
         return out
@@ -600,19 +616,31 @@ class Tiles:
         with self._cache_lock:
             return {"tiles": len(self._cache), "bytes": self._cached_bytes}
 
-    def _layer(self, collection_id: str, revision: int) -> _Layer:
+    def _layer(self, collection_id: str, revision: int, as_of: dt.date | None = None) -> _Layer:
+        """The collection at this revision, now or as of a date: the current ones are kept,
+        and the last ``AS_OF_LAYERS`` read as of a date."""
         with self._layer_lock:
-            layer = self._layers.get(collection_id)
+            if as_of is None:
+                layer = self._layers.get(collection_id)
+            else:
+                layer = self._past_layers.get((collection_id, as_of))
+                if layer is not None:
+                    self._past_layers.move_to_end((collection_id, as_of))
             if layer is None or layer.revision != revision:
                 # read under the lock: concurrent first requests share one read
                 spec = COLLECTIONS[collection_id]
                 with_id = not any(f.name == "ref" for f in spec.filters)
                 with collector_paused():  # as for an import: many objects, all kept
-                    layer = _Layer.of(spec.read(self.registry, None), revision, with_id=with_id)
-                self._layers[collection_id] = layer
+                    layer = _Layer.of(spec.read(self.registry, as_of), revision, with_id=with_id)
+                if as_of is None:
+                    self._layers[collection_id] = layer
+                else:
+                    self._past_layers[(collection_id, as_of)] = layer
+                    while len(self._past_layers) > AS_OF_LAYERS:
+                        self._past_layers.popitem(last=False)
             return layer
 
-    def _remember(self, key: tuple[str, int, int, int], tile: Tile) -> None:
+    def _remember(self, key: TileKey, tile: Tile) -> None:
         size = len(tile.data) + 200  # the bytes and the bookkeeping
         if size > self.cache_bytes:
             return

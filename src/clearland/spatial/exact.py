@@ -10,6 +10,8 @@ a point of the hazard, so never shorter than the truth by more than a chord's sa
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import shapely
 from pyproj import Transformer
@@ -21,8 +23,12 @@ from .geodesy import geodesic_m, reach_deg
 SEGMENT_DEG = 0.001
 
 
+@functools.lru_cache(maxsize=256)
 def aeqd(lon0: float, lat0: float) -> Transformer:
-    """Azimuthal equidistant projection on WGS84 centred at (lon0, lat0), metres; degrees in."""
+    """Azimuthal equidistant projection on WGS84 centred at (lon0, lat0), metres; degrees in.
+    Kept for the last few centres: a point checked against several hazards is the centre of
+    each measurement, and making the projection costs more than using it (a Transformer may be
+    shared between threads: pyproj gives each thread its own PROJ object)."""
     return Transformer.from_pipeline(
         "+proj=pipeline +step +proj=unitconvert +xy_in=deg +xy_out=rad "
         f"+step +proj=aeqd +lat_0={float(lat0)!r} +lon_0={float(lon0)!r} +ellps=WGS84"

@@ -112,6 +112,7 @@ class HazardIndex:
         self._plans: dict[float, Plan] = {}
         self._lock = threading.Lock()
         self._position: dict[str, int] | None = None
+        self._envelopes: shapely.STRtree | None = None
 
     def __len__(self) -> int:
         return len(self._refs)
@@ -123,6 +124,12 @@ class HazardIndex:
 
     def hazard(self, ref: str) -> IndexedHazard:
         return self._hazard_at(self._positions()[ref])
+
+    def describe(self, ref: str) -> tuple[str, str, str | None]:
+        """A hazard's category, status and marking (its geometry left as it is)."""
+        i = self._positions()[ref]
+        marking = str(self._marking[i]) if self._marking_set[i] else None
+        return str(self._category[i]), str(self._status[i]), marking
 
     @property
     def hazards(self) -> list[IndexedHazard]:
@@ -202,13 +209,35 @@ class HazardIndex:
             boxes.append((x0 - 360, x1 - 360, 360.0))
         if x0 < -180:
             boxes.append((x0 + 360, x1 + 360, -360.0))
-        b = self._bounds
+        tree = self._envelope_tree()
         found: list[tuple[int, float]] = []
         for bx0, bx1, shift in boxes:
             lo, hi = max(bx0, -180.0), min(bx1, 180.0)
+            # the tree narrows the search to envelopes meeting the box (a hair larger, so no
+            # rounding of its own can drop one); the test on the bounds themselves decides
+            near = np.sort(self._envelope_query(tree, lo, y0, hi, y1))
+            b = self._bounds[near]
             hit = (b[:, 0] <= hi) & (b[:, 2] >= lo) & (b[:, 1] <= y1) & (b[:, 3] >= y0)
-            found.extend((int(i), shift) for i in np.flatnonzero(hit))
+            found.extend((int(i), shift) for i in near[hit])
         return found
+
+    def _envelope_tree(self) -> shapely.STRtree:
+        """An R-tree of the hazards' envelopes, made on first use (a check scans a few of
+        them instead of every hazard's bounds)."""
+        tree = self._envelopes
+        if tree is None:
+            with self._lock:
+                if self._envelopes is None:
+                    b = np.asarray(self._bounds, dtype=np.float64)
+                    self._envelopes = shapely.STRtree(shapely.box(b[:, 0], b[:, 1], b[:, 2], b[:, 3]))
+                tree = self._envelopes
+        return tree
+
+    @staticmethod
+    def _envelope_query(tree: shapely.STRtree, x0: float, y0: float, x1: float, y1: float) -> np.ndarray:
+        pad = 1e-9 * max(1.0, abs(x0), abs(x1))
+        box = shapely.box(x0 - pad, y0 - pad, x1 + pad, y1 + pad)
+        return np.asarray(tree.query(box), dtype=np.int64)
 
     def screen(self, lon: np.ndarray, lat: np.ndarray, within_m: float) -> ScreenResult:
         """Per point: status (0 no_record, 1 near, 2 inside), the index of the nearest hazard hit
@@ -438,7 +467,9 @@ def _load_array(path: Path, name: str, entry: dict[str, Any]) -> np.ndarray:
         raise IndexFileError(f"{file}: {array.dtype} {array.shape}, the manifest says {dtype} {shape}")
     if _crc32(array) != entry["crc32"]:
         raise IndexFileError(f"{file}: contents do not match the manifest (CRC-32)")
-    return array
+    # a plain array over the same mapped memory: np.memmap wraps every slice and element it
+    # gives in a memmap of its own, which costs more than the lookup in a safety check
+    return array.view(np.ndarray) if isinstance(array, np.memmap) else array
 
 
 def _check_consistent(index: HazardIndex, n: int) -> None:

@@ -7,6 +7,7 @@ dicts carry the record's fields, ``geometry`` (shapely), ``record_id``, ``area_m
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -36,12 +37,13 @@ from clearland.domain.records import RECORD_TYPES
 from clearland.domain.vocab import RecordKind, ReportStatus
 from clearland.errors import StorageError
 from clearland.storage import schema as t
+from clearland.storage.auth_rows import AuthRows, Origin
 from clearland.storage.dialects import SpatialDialect, dialect_for
 from clearland.storage.report_rows import ReportRows, _split, change_geom, current_geom
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 #: the newest migration; a test checks it against Alembic's own idea of the head
-SCHEMA_HEAD = "0004"
+SCHEMA_HEAD = "0006"
 LIST_FIELDS = {
     spec.name for rt in RECORD_TYPES.values() for spec in rt.fields if spec.kind in ("vocab_list", "str_list")
 }
@@ -49,6 +51,9 @@ LIST_FIELDS = {
 
 class Store:
     """A database holding one registry."""
+
+    #: where its writes come from, for the audit log (``with_origin`` gives another view)
+    origin: Origin = ("cli", None)
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -59,6 +64,12 @@ class Store:
         self.engine: Engine = create_engine(url)
         self.dialect: SpatialDialect = dialect_for(self.engine)
         self.dialect.configure(self.engine)
+
+    def with_origin(self, source: str, remote: str | None = None) -> Store:
+        """This store (the same engine) with writes recorded as coming from ``source``."""
+        view = copy.copy(self)
+        view.origin = (source, remote)
+        return view
 
     def exists(self) -> bool:
         return self.schema_revision() is not None
@@ -106,26 +117,28 @@ class Store:
     @contextmanager
     def read(self) -> Iterator[Tx]:
         with self.engine.connect() as conn, conn.begin():
-            yield Tx(conn, self.dialect)
+            yield Tx(conn, self.dialect, self.origin)
 
     @contextmanager
     def write(self) -> Iterator[Tx]:
         """One transaction: everything in it lands, or nothing does."""
         engine = self.engine.execution_options(clearland_write=True)
         with engine.connect() as conn, conn.begin():
-            yield Tx(conn, self.dialect)
+            yield Tx(conn, self.dialect, self.origin)
 
     def dispose(self) -> None:
         self.engine.dispose()
 
 
-class Tx(ReportRows):
+class Tx(ReportRows, AuthRows):
     """Queries and writes inside one transaction: records and their current state here,
-    reports, users and registry metadata in ``ReportRows``."""
+    reports, users and registry metadata in ``ReportRows``, credentials and the audit log in
+    ``AuthRows``."""
 
-    def __init__(self, conn: Connection, dialect: SpatialDialect) -> None:
+    def __init__(self, conn: Connection, dialect: SpatialDialect, origin: Origin = ("cli", None)) -> None:
         self.conn = conn
         self.dialect = dialect
+        self.origin = origin
         # records created in this transaction and not written yet, by kind and ref: an approval
         # right after the import that created them need not look them up again
         self._created: dict[str, dict[str, int]] = {}

@@ -207,10 +207,78 @@ devices = Table(
     Index("ix_devices_hazard_ref", "hazard_ref"),
 )
 
+# minefield records, their markers and inspections (migration 0006); record details restricted
+minefield_records = Table(
+    "minefield_records",
+    metadata,
+    Column("record_id", ForeignKey("records.id"), primary_key=True),
+    Column("ref", String(64), nullable=False, unique=True),
+    Column("name", Text),
+    Column("recording_unit", Text, nullable=False),
+    Column("laid_from", String(32), nullable=False),
+    Column("laid_to", String(32), nullable=False),
+    Column("emplacing_method", String(32), nullable=False),
+    Column("reference_points", JSON, nullable=False),
+    Column("turning_points", JSON, nullable=False),
+    Column("perimeter_source", String(16)),
+    Column("mines", JSON, nullable=False),
+    Column("items", JSON),
+    Column("marking", String(16)),
+    Column("description", Text),
+    Column("hazard_ref", String(64)),
+    Column("area_m2", Float, nullable=False),
+    Column("date_of_information", Date, nullable=False),
+    Column("geom", LargeBinary, nullable=False),
+    *_bbox_columns(),
+    Index("ix_minefield_records_hazard_ref", "hazard_ref"),
+)
+
+markers = Table(
+    "markers",
+    metadata,
+    Column("record_id", ForeignKey("records.id"), primary_key=True),
+    Column("ref", String(64), nullable=False, unique=True),
+    Column("type", String(32), nullable=False),
+    Column("condition", String(16), nullable=False),
+    Column("hazard_ref", String(64)),
+    Column("installed_on", String(10)),
+    Column("last_inspected", String(10)),
+    Column("description", Text),
+    Column("minefield_ref", String(64)),
+    Column("area_m2", Float, nullable=False),
+    Column("date_of_information", Date, nullable=False),
+    Column("geom", LargeBinary, nullable=False),
+    *_bbox_columns(),
+    Index("ix_markers_minefield_ref", "minefield_ref"),
+    Index("ix_markers_hazard_ref", "hazard_ref"),
+)
+
+inspections = Table(
+    "inspections",
+    metadata,
+    Column("record_id", ForeignKey("records.id"), primary_key=True),
+    Column("ref", String(64), nullable=False, unique=True),
+    Column("minefield_ref", String(64), nullable=False),
+    Column("inspected_on", String(10), nullable=False),
+    Column("inspector", Text, nullable=False),
+    Column("condition", String(16), nullable=False),
+    Column("missing_markers", Text),
+    Column("damaged_markers", Text),
+    Column("notes", Text),
+    Column("area_m2", Float, nullable=False),
+    Column("date_of_information", Date, nullable=False),
+    Column("geom", LargeBinary, nullable=False),
+    *_bbox_columns(),
+    Index("ix_inspections_minefield_ref", "minefield_ref"),
+)
+
 CURRENT_TABLES = {
     "hazard_area": hazard_areas,
     "admin_area": admin_areas,
     "outcome": outcomes,
     "activity": activities,
     "device": devices,
+    "minefield_record": minefield_records,
+    "marker": markers,
+    "inspection": inspections,
 }
