@@ -221,7 +221,10 @@ _ME = {
 _LOGIN_BODY = {
     "type": "object",
     "required": ["name", "password"],
-    "properties": {"name": {"type": "string"}, "password": {"type": "string", "format": "password"}},
+    "properties": {
+        "name": {"type": "string", "minLength": 1},
+        "password": {"type": "string", "format": "password", "minLength": 1},
+    },
 }
 _USER = {
     "type": "object",

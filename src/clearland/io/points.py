@@ -24,7 +24,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
-import pyogrio
 import shapely
 
 from clearland.io.safety import check_input_file, file_error
@@ -303,6 +302,8 @@ def _count_lines(path: Path) -> int:
 
 
 def _ogr(path: Path, driver: str, id_col: str | None, time_col: str | None, size: int) -> PointSource:
+    import pyogrio  # here: CSV and GeoParquet, the bulk formats, start faster without GDAL
+
     try:
         layers = [str(name) for name, _kind in pyogrio.list_layers(path)]
     except Exception as exc:  # pyogrio raises its own DataSourceError and friends

@@ -30,10 +30,10 @@ from clearland.domain.records import RECORD_TYPES, FieldSpec, RecordType, allowe
 from clearland.domain.vocab import OnInvalid, RecordKind, ReportStatus, ReportType
 from clearland.errors import ConfigError, InputFileError, ValidationFailed
 from clearland.io import read_layer
-from clearland.io.types import RawFeature, ReadLimits, SourceLayer
+from clearland.io.types import RawFeature, SourceLayer
 from clearland.services.approval import approve
 from clearland.services.gcpause import collector_paused
-from clearland.services.registry import Registry, acting_user, can_approve, init_registry
+from clearland.services.registry import Registry, acting_user, can_approve, init_registry, read_limits
 
 #: column names recognised without --map (case-insensitive), per field
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -720,16 +720,6 @@ def _match_existing(
         else:
             out.append(by_source.get(values["source_id"]))
     return out
-
-
-def read_limits(registry: Registry) -> ReadLimits:
-    s = registry.settings.imports
-    return ReadLimits(
-        max_file_bytes=s.max_file_bytes,
-        max_uncompressed_bytes=s.max_uncompressed_bytes,
-        max_compression_ratio=s.max_compression_ratio,
-        max_features=s.max_features,
-    )
 
 
 def file_sha256(path: Path, stop: threading.Event | None = None) -> str:

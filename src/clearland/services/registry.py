@@ -8,6 +8,7 @@ from typing import Any
 
 from clearland.domain.vocab import Role
 from clearland.errors import PermissionDenied, UnknownRecord
+from clearland.io.types import ReadLimits
 from clearland.settings import Settings, database_url
 from clearland.storage.repository import Store, Tx
 
@@ -99,3 +100,14 @@ def list_users(registry: Registry) -> list[dict[str, Any]]:
     from clearland.services import users
 
     return users.list_users(registry)
+
+
+def read_limits(registry: Registry) -> ReadLimits:
+    """The limits on files read for this registry (size, decompression, feature count)."""
+    s = registry.settings.imports
+    return ReadLimits(
+        max_file_bytes=s.max_file_bytes,
+        max_uncompressed_bytes=s.max_uncompressed_bytes,
+        max_compression_ratio=s.max_compression_ratio,
+        max_features=s.max_features,
+    )

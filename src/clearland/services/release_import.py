@@ -29,9 +29,8 @@ from clearland.services.imports import (
     file_sha256,
     land_file_report,
     prepare,
-    read_limits,
 )
-from clearland.services.registry import Registry, acting_user
+from clearland.services.registry import Registry, acting_user, read_limits
 
 
 @dataclass

@@ -39,11 +39,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from clearland.domain.geometry import check_geometry
 from clearland.domain.vocab import HazardStatus, RecordKind
 from clearland.errors import InputError, InputFileError
-from clearland.io import read_layer
 from clearland.io.points import GPS_EPOCH, open_points
-from clearland.services.imports import read_limits, transformer_for
 from clearland.services.queries import registry_status
-from clearland.services.registry import Registry
+from clearland.services.registry import Registry, read_limits
 from clearland.spatial.index import FORMAT_VERSION, HazardIndex, Hit, IndexedHazard, IndexFileError
 from clearland.storage import schema as t
 from clearland.storage.repository import SCHEMA_HEAD, Store, Tx
@@ -358,6 +356,11 @@ def check_file(
 def _read_features(
     registry: Registry, path: Path, what: str, layer: str | None, allowed: frozenset[str], skipped: list[str]
 ) -> list[tuple[str, Any]]:
+    # imported here: the file readers (GDAL) are needed by route and area checks only, not by
+    # point checks or screening, which start faster without them
+    from clearland.io import read_layer
+    from clearland.services.imports import transformer_for
+
     limits = read_limits(registry)
     if path.suffix.lower() == ".gpx" and layer is None:
         layers = ["tracks", "routes"] if what == "route" else []

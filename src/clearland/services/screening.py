@@ -16,8 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from clearland.io.points import PointBatch, PointSource, ResultWriter, open_points
-from clearland.services.imports import read_limits
-from clearland.services.registry import Registry
+from clearland.services.registry import Registry, read_limits
 from clearland.services.safety import DEFAULT_WITHIN_M, NOT_PROOF, check_within, indexed
 from clearland.spatial.index import screen_parallel
 

@@ -16,9 +16,8 @@ from clearland.errors import ValidationFailed
 from clearland.io.minefield_files import MarkingInspectionReport, MinefieldRecordReport
 from clearland.io.report_files import ActivityReport, HazardReport, parse_report, read_report_file
 from clearland.services.activities import submit_activity_report
-from clearland.services.imports import read_limits
 from clearland.services.minefield_reports import submit_marking_inspection, submit_minefield_record
-from clearland.services.registry import Registry, acting_user, require_role
+from clearland.services.registry import Registry, acting_user, read_limits, require_role
 
 #: fields a report may not set: the ref names the record, the source id belongs to imports
 NOT_SETTABLE = frozenset({"ref", "source_id"})
