@@ -295,3 +295,22 @@ def test_acting_as_shares_the_store_and_leaves_it_open(team):
     assert view.store.origin == ("http", "203.0.113.5") and team.store.origin == ("cli", None)
     view.close()  # a view's close does not close the shared store
     assert [u["name"] for u in users.list_users(team)] == ["admin", "ana", "rev"]
+
+
+def test_a_token_is_accepted_while_a_long_write_holds_the_registry(team):
+    """The token's last-used time is bookkeeping: a request does not wait for it (the default
+    wait is 30 s) while another process writes, e.g. a long import; it is recorded later."""
+    made = users.create_token(team, "ana")
+    with sqlite3.connect(team.store.sqlite_path, isolation_level=None) as holder:
+        holder.execute("BEGIN IMMEDIATE")  # another writer, mid-import
+        assert users.token_user(team, made["token"])["name"] == "ana"
+        holder.execute("ROLLBACK")
+    holder.close()
+    ((last_used,),) = rows(team, "SELECT last_used_at FROM api_tokens")
+    assert last_used is None  # not written while the registry was held
+    assert users.token_user(team, made["token"])["name"] == "ana"
+    ((last_used,),) = rows(team, "SELECT last_used_at FROM api_tokens")
+    assert last_used is not None
+    # an ordinary write after a skipped one still waits and lands (the busy timeout is back)
+    users.grant(team, "ana", ["reviewer"])
+    assert users.token_user(team, made["token"])["roles"] == ["reviewer", "surveyor"]

@@ -7,6 +7,7 @@ never be read back. Every change here is written to the audit log in the same tr
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import hashlib
@@ -21,7 +22,7 @@ from clearland.domain.vocab import Role
 from clearland.errors import InputError, NotAuthenticated, StateError, UnknownRecord
 from clearland.services.registry import Registry, acting_user, require_role
 from clearland.storage.auth_rows import utc_now
-from clearland.storage.repository import Tx
+from clearland.storage.repository import Busy, Tx
 
 #: every API token starts with this, so that one pasted where it should not be is recognised
 TOKEN_PREFIX = "cl_"
@@ -299,7 +300,9 @@ def token_user(registry: Registry, token: str) -> dict[str, Any] | None:
     details, user = found
     last = details["last_used_at"]
     if last is None or (now - last).total_seconds() >= TOKEN_TOUCH_S:
-        with registry.store.write() as tx:
+        # bookkeeping, not worth a request's wait: while another write (a long import) holds
+        # the registry it is left for a later request
+        with contextlib.suppress(Busy), registry.store.write(wait=False) as tx:
             tx.touch_token(details["id"], now)
     return _public(user)
 

@@ -105,7 +105,7 @@ class SQLiteDialect(SpatialDialect):
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             cursor.execute("PRAGMA cache_size=-131072")  # 128 MiB: bulk index inserts need it
             cursor.execute("PRAGMA temp_store=MEMORY")  # the ephemeral tables of IN (json_each)
             cursor.close()
@@ -113,8 +113,17 @@ class SQLiteDialect(SpatialDialect):
         @event.listens_for(engine, "begin")
         def _on_begin(conn: Any) -> None:
             # writers take the lock up front so two writers never both read-then-write
-            write = conn.get_execution_options().get("clearland_write", False)
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+            options = conn.get_execution_options()
+            if not options.get("clearland_write", False):
+                conn.exec_driver_sql("BEGIN")
+            elif options.get("clearland_wait", True):
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            else:  # a writer that would rather not wait for another: fails at once if it must
+                conn.exec_driver_sql("PRAGMA busy_timeout=0")
+                try:
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
+                finally:
+                    conn.exec_driver_sql(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
 
     def bbox_filter(self, table: Table, bbox: tuple[float, float, float, float]) -> ColumnElement[bool]:
         minx, miny, maxx, maxy = bbox
@@ -209,6 +218,9 @@ class SQLiteDialect(SpatialDialect):
         finally:
             cursor.close()
 
+
+#: how long an SQLite writer waits for another to finish before it gives up
+BUSY_TIMEOUT_MS = 30_000
 
 _JSON_FALLBACK = json.JSONEncoder(ensure_ascii=False).encode
 

@@ -30,6 +30,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from clearland.domain.geometry import wkb_2d
 from clearland.domain.reconcile import Change
@@ -120,14 +121,26 @@ class Store:
             yield Tx(conn, self.dialect, self.origin)
 
     @contextmanager
-    def write(self) -> Iterator[Tx]:
-        """One transaction: everything in it lands, or nothing does."""
-        engine = self.engine.execution_options(clearland_write=True)
-        with engine.connect() as conn, conn.begin():
-            yield Tx(conn, self.dialect, self.origin)
+    def write(self, *, wait: bool = True) -> Iterator[Tx]:
+        """One transaction: everything in it lands, or nothing does. ``wait=False``: raise
+        ``Busy`` at once when another writer holds the database, instead of waiting for it."""
+        engine = self.engine.execution_options(clearland_write=True, clearland_wait=wait)
+        with engine.connect() as conn:
+            try:
+                transaction = conn.begin()
+            except OperationalError as exc:
+                if wait:
+                    raise
+                raise Busy("another write holds the registry") from exc
+            with transaction:
+                yield Tx(conn, self.dialect, self.origin)
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+class Busy(StorageError):
+    """A write that was not to wait found the registry held by another writer."""
 
 
 class Tx(ReportRows, AuthRows):
