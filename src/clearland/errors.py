@@ -15,6 +15,7 @@ logs and, later, ``application/problem+json`` bodies.
     ├── StateError               the action is not allowed in the current state
     │   └── ConflictError        two reports disagree, or a write was made against a stale version
     └── StorageError             the database is missing, too new, or unreachable
+        └── Busy                 another writer holds the database (a write asked not to wait)
 """
 
 from __future__ import annotations
@@ -77,3 +78,9 @@ class ConflictError(StateError):
 
 class StorageError(ClearlandError):
     code = "storage"
+
+
+class Busy(StorageError):
+    """A write that was not to wait found the registry held by another writer."""
+
+    code = "busy"

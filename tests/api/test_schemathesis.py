@@ -42,9 +42,10 @@ EXAMPLES = {GenerationMode.POSITIVE: 25, GenerationMode.NEGATIVE: 10}
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastAPI]:
     jobs: Path = tmp_path_factory.mktemp("schemathesis-jobs")
-    # no rate limit: the run asks for far more checks a minute than a person would
+    # no rate limit: the run asks for far more checks a minute than a person would; room for
+    # every screening job it queues (how many are still running depends on the machine's speed)
     application = create_app(
-        settings_for(built_registry(tmp_path_factory), check_rate_per_minute=0, jobs_dir=jobs)
+        settings_for(built_registry(tmp_path_factory), check_rate_per_minute=0, jobs_dir=jobs, max_jobs=1000)
     )
     with TestClient(application):  # runs the lifespan: the registry and the jobs are closed after
         yield application

@@ -28,7 +28,7 @@ import pyogrio
 import pytest
 import shapely
 import shapely.geometry
-from playwright.sync_api import Browser, BrowserContext, Page, Route, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Route, expect, sync_playwright
 
 from conftest import REAL
 
@@ -75,12 +75,16 @@ class Guard:
     seen: list[str] = field(default_factory=list)
     foreign: list[str] = field(default_factory=list)
     page_errors: list[str] = field(default_factory=list)
+    #: every POST, PUT, PATCH or DELETE the page sent: (path, its headers)
+    changes: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     csp_violations: list[str] = field(default_factory=list)
 
     def handle(self, route: Route) -> None:
         url = route.request.url
         self.seen.append(url)
         parts = urlsplit(url)
+        if route.request.method not in ("GET", "HEAD", "OPTIONS"):
+            self.changes.append((parts.path, dict(route.request.headers)))
         if parts.scheme == "data" or f"{parts.scheme}://{parts.netloc}" == self.origin:
             route.continue_()
         else:
@@ -88,9 +92,31 @@ class Guard:
             route.abort("blockedbyclient")
 
 
-def _run(*args: str) -> None:
-    done = subprocess.run([CLEARLAND, *args], capture_output=True, text=True, check=False)
+def _run(*args: str, stdin: str | None = None) -> str:
+    done = subprocess.run([CLEARLAND, *args], capture_output=True, text=True, check=False, input=stdin)
     assert done.returncode == 0, (args, done.stdout, done.stderr)
+    return done.stdout
+
+
+#: the registry's users (SYNTHETIC): name → (roles, password)
+USERS = {
+    "rev": (("reviewer",), "rev-pass-0123456789"),
+    "sur": (("surveyor",), "sur-pass-0123456789"),
+    "vic": (("victim_data",), "vic-pass-0123456789"),
+}
+
+
+def submit_report(db: Path, user: str, document: dict[str, Any], folder: Path) -> int:
+    """Submit a report document as ``user`` with the CLI (as a field laptop would); its id."""
+    path = folder / f"report-{user}-{time.monotonic_ns()}.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    return int(
+        json.loads(_run("--db", str(db), "--as", user, "report", "submit", str(path), "--json"))["report"]
+    )
+
+
+def approve_report(db: Path, user: str, report_id: int) -> None:
+    _run("--db", str(db), "--as", user, "report", "approve", str(report_id), "--json")
 
 
 @pytest.fixture(scope="session")
@@ -112,6 +138,17 @@ def web_registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
     }
     crossing.write_text(json.dumps({"type": "FeatureCollection", "features": [feature]}), encoding="utf-8")
     _run("--db", str(db), "import", str(crossing), "--date-of-information", "2026-01-15")
+    for name, (roles, password) in USERS.items():
+        _run(
+            "--db",
+            str(db),
+            "users",
+            "add",
+            name,
+            *[f"--role={r}" for r in roles],
+            "--password-stdin",
+            stdin=password + "\n",
+        )
     return db
 
 
@@ -126,17 +163,21 @@ def server(web_registry: Path) -> Iterator[Server]:
     port = _free_port()
     env = {**os.environ, "CLEARLAND_API_CHECK_RATE_PER_MINUTE": "0"}
     env.pop("CLEARLAND_API_BASEMAP_URL", None)
-    process = subprocess.Popen(
-        [CLEARLAND, "--db", str(web_registry), "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    # the server's log goes to a file: a pipe nobody reads fills up (64 KiB of access log) and
+    # then blocks the server in the middle of a request
+    log = web_registry.with_name("server.log")
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [CLEARLAND, "--db", str(web_registry), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
         while True:
-            assert process.poll() is None, process.stdout.read() if process.stdout else ""
+            assert process.poll() is None, log.read_text(errors="replace")
             try:
                 if httpx.get(url + "/", timeout=1).status_code == 200:
                     break
@@ -152,8 +193,6 @@ def server(web_registry: Path) -> Iterator[Server]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-        if process.stdout:
-            process.stdout.close()
 
 
 @pytest.fixture(scope="session")
@@ -220,6 +259,15 @@ def screenshot(page: Page, name: str) -> Path:
     page.screenshot(path=str(path), full_page=True)
     assert path.stat().st_size > 10_000  # a drawn page, not a blank one
     return path
+
+
+def sign_in(page: Page, server: Server, name: str) -> None:
+    """Sign in through the UI's own form, as a person would."""
+    page.goto(server.url + "/#/login")
+    page.get_by_label("User name").fill(name)
+    page.get_by_label("Password").fill(USERS[name][1])
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#who")).to_contain_text(f"Signed in as {name}")
 
 
 def wait_for_map(page: Page) -> None:

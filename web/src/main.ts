@@ -6,14 +6,27 @@ import { ApiProblem, registryStatus, uiConfig, type UiConfig } from "./api";
 import { clear, h } from "./dom";
 import { formatDate, lang, onLangChange, setLang, t, translateStatic, type Lang } from "./i18n";
 import { checkPage } from "./pages/check";
+import { dashboardPage } from "./pages/dashboard";
+import { loginPage, refusedPage } from "./pages/login";
 import { mapPage } from "./pages/map";
 import type { Context, Page, Route } from "./pages/page";
 import { recordPage } from "./pages/record";
+import { reviewPage } from "./pages/review";
+import { hasRole, onSessionChange, REVIEW_ROLES, refreshSession, session, signOut } from "./session";
 
-const PAGES: Record<string, (main: HTMLElement, ctx: Context) => Promise<Page>> = {
-  map: mapPage,
-  check: checkPage,
-  records: recordPage,
+type PageDef = {
+  draw: (main: HTMLElement, ctx: Context) => Promise<Page>;
+  /** who may open it (any of these roles); none: everyone */
+  roles?: readonly string[];
+};
+
+const PAGES: Record<string, PageDef> = {
+  map: { draw: mapPage },
+  check: { draw: checkPage },
+  records: { draw: recordPage },
+  dashboard: { draw: dashboardPage },
+  login: { draw: loginPage },
+  review: { draw: reviewPage, roles: REVIEW_ROLES },
 };
 
 function currentRoute(): Route {
@@ -38,12 +51,16 @@ async function draw(focus: boolean): Promise<void> {
     if (a.dataset.route === route.name) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
   });
-  const drawn = await PAGES[route.name](main, { config, route });
+  const def = PAGES[route.name];
+  const ctx = { config, route };
+  const drawn =
+    def.roles && !hasRole(def.roles) ? refusedPage(main, ctx, def.roles) : await def.draw(main, ctx);
   if (mine !== drawing) {
     drawn.destroy(); // a newer route was asked for while this one loaded
     return;
   }
   page = drawn;
+  drawn.publish?.();
   document.title = `${drawn.title} · ${t("app.name")}`;
   document.body.dataset.page = route.name;
   if (focus) {
@@ -68,14 +85,39 @@ async function showStatus(): Promise<void> {
   }
 }
 
+/** The header: who is signed in (and a way out), and the links their roles open. */
+function showSession(): void {
+  const me = session();
+  document.querySelectorAll<HTMLElement>("[data-roles]").forEach((item) => {
+    item.hidden = !hasRole((item.dataset.roles ?? "").split(" "));
+  });
+  const who = document.getElementById("who") as HTMLElement;
+  clear(who);
+  if (me.name === null) {
+    who.append(h("a", { href: "#/login", "data-route": "login" }, t("login.link")));
+    return;
+  }
+  const out = h("button", { type: "button", class: "link-button" }, t("login.sign_out"));
+  out.addEventListener("click", () => {
+    void signOut().then(() => {
+      if (window.location.hash === "#/map") void draw(true);
+      else window.location.hash = "#/map";
+    });
+  });
+  who.append(h("span", { class: "who-name" }, t("login.who", { name: me.name })), " ", out);
+}
+
 async function start(): Promise<void> {
   document.documentElement.lang = lang();
   translateStatic();
   const select = document.getElementById("lang-select") as HTMLSelectElement;
   select.value = lang();
   select.addEventListener("change", () => setLang(select.value as Lang));
+  onSessionChange(showSession);
+  window.addEventListener("clearland:registry-changed", () => void showStatus());
   onLangChange(() => {
     translateStatic();
+    showSession();
     void showStatus();
     void draw(false);
   });
@@ -92,6 +134,7 @@ async function start(): Promise<void> {
     if (window.location.hash.startsWith("#/") || window.location.hash === "") void draw(true);
   });
   void showStatus();
+  await refreshSession();
   await draw(false);
 }
 

@@ -17,6 +17,9 @@ import VectorTileSource from "ol/source/VectorTile";
 import XYZ from "ol/source/XYZ";
 import { Circle, Fill, RegularShape, Stroke, Style, Text } from "ol/style";
 import type { Extent } from "ol/extent";
+import type Tile from "ol/Tile";
+import TileState from "ol/TileState";
+import type VectorTile from "ol/VectorTile";
 import type { UiConfig } from "./api";
 import { tileUrl } from "./api";
 
@@ -146,9 +149,76 @@ export const queryStyle = new Style({
   }),
 });
 
+export const DEVICE_COLOUR = "#7f1d1d";
+export const BEFORE_COLOUR = "#4b5563";
+export const AFTER_COLOUR = "#1d4ed8";
+/** what a page draws on top of the tiles, by the feature's "role" */
+const OVERLAY_STYLES: Record<string, Style[]> = {
+  highlight: [highlightStyle, highlightInnerStyle],
+  outcome: [
+    new Style({
+      fill: new Fill({ color: withAlpha(RELEASED_COLOUR, 0.45) }),
+      stroke: new Stroke({ color: RELEASED_COLOUR, width: 2 }),
+    }),
+  ],
+  device: [
+    new Style({
+      image: new RegularShape({
+        points: 4,
+        radius: 7,
+        radius2: 0,
+        angle: Math.PI / 4,
+        stroke: new Stroke({ color: DEVICE_COLOUR, width: 3 }),
+      }),
+    }),
+  ],
+  before: [
+    new Style({
+      fill: new Fill({ color: withAlpha(BEFORE_COLOUR, 0.12) }),
+      stroke: new Stroke({ color: BEFORE_COLOUR, width: 2, lineDash: [6, 4] }),
+    }),
+  ],
+  after: [
+    new Style({
+      fill: new Fill({ color: withAlpha(AFTER_COLOUR, 0.25) }),
+      stroke: new Stroke({ color: AFTER_COLOUR, width: 3 }),
+      image: new Circle({ radius: 7, fill: new Fill({ color: AFTER_COLOUR }) }),
+    }),
+  ],
+};
+
+/** Once this browser has changed the registry (a reviewer approved a report), maps drawn after
+ * that ask the server whether each tile changed (If-None-Match) instead of reusing the copy the
+ * browser may keep for a minute (the tiles' Cache-Control): the reviewer sees the change at once. */
+let revalidateTiles = false;
+
+export function registryChanged(): void {
+  revalidateTiles = true;
+  // the footer's revision and date of information are read again (main.ts)
+  window.dispatchEvent(new Event("clearland:registry-changed"));
+}
+
+function revalidatingLoader(tile: Tile, url: string): void {
+  const vector = tile as VectorTile<FeatureLike>;
+  vector.setLoader((extent, _resolution, projection) => {
+    fetch(url, { cache: "no-cache", credentials: "same-origin" })
+      .then((response) => {
+        if (!response.ok) throw new Error(`${response.status}`);
+        return response.arrayBuffer();
+      })
+      .then((data) => {
+        const format = vector.getFormat();
+        vector.setFeatures(format.readFeatures(data, { extent, featureProjection: projection }) as FeatureLike[]);
+      })
+      .catch(() => vector.setState(TileState.ERROR));
+  });
+}
+
 function tiles(collection: string, style: (f: FeatureLike) => Style, zIndex: number): VectorTileLayer {
+  const source = new VectorTileSource({ format: new MVT(), url: tileUrl(collection), maxZoom: 22 });
+  if (revalidateTiles) source.setTileLoadFunction(revalidatingLoader);
   return new VectorTileLayer({
-    source: new VectorTileSource({ format: new MVT(), url: tileUrl(collection), maxZoom: 22 }),
+    source,
     style,
     zIndex,
     declutter: false,
@@ -206,8 +276,7 @@ export function createMap(target: HTMLElement, config: UiConfig, label: string):
   const overlayLayer = new VectorLayer({
     source: overlay,
     zIndex: 5,
-    style: (feature) =>
-      feature.get("role") === "highlight" ? [highlightStyle, highlightInnerStyle] : queryStyle,
+    style: (feature) => OVERLAY_STYLES[String(feature.get("role"))] ?? queryStyle,
   });
   target.setAttribute("tabindex", "0");
   target.setAttribute("role", "application");

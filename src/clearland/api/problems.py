@@ -61,6 +61,7 @@ TITLES = {
     "state": "Not allowed in this state",
     "conflict": "Conflict",
     "storage": "Registry unavailable",
+    "busy": "Registry busy",
 }
 
 #: what a caller is told instead of a server-side message

@@ -146,6 +146,10 @@ _TOTALS: dict[str, Any] = {
         "count": {"type": "integer"},
         "area_m2_sum": {"type": "number", "description": "each area added, m²"},
         "area_m2_net": {"type": "number", "description": "overlaps counted once, m²"},
+        "remaining_m2_net": {
+            "type": "number",
+            "description": "by admin area: left in the areas not closed, overlaps once, m²",
+        },
     },
 }
 _REGISTRY = {

@@ -137,6 +137,15 @@ _CHANGE = {
             "properties": {
                 "area_m2_before": {"type": "number", "nullable": True},
                 "area_m2_after": {"type": "number"},
+                "before": {
+                    "description": "the record's geometry now (GeoJSON, CRS84); null for a new record",
+                    "nullable": True,
+                    "allOf": [{"$ref": "#/components/schemas/Geometry"}],
+                },
+                "after": {
+                    "description": "its geometry once the report is approved (GeoJSON, CRS84)",
+                    "allOf": [{"$ref": "#/components/schemas/Geometry"}],
+                },
             },
         },
     },

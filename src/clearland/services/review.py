@@ -6,6 +6,7 @@ from collections import defaultdict
 from typing import Any
 
 import shapely
+import shapely.geometry
 
 from clearland.domain.geometry import geodesic_area_m2
 from clearland.domain.reconcile import next_status
@@ -61,9 +62,14 @@ def show_report(registry: Registry, report_id: int) -> dict[str, Any]:
                     after_geom = shapely.from_wkb(bytes(change["geom"]))
                     same = before is not None and shapely.equals_exact(before["geometry"], after_geom, 0)
                     if not same:
+                        # the shapes too (GeoJSON, EPSG:4326), so a reviewer can see them on a map
                         entry["geometry"] = {
                             "area_m2_before": None if before is None else before["area_m2"],
                             "area_m2_after": geodesic_area_m2(after_geom),
+                            "before": None
+                            if before is None
+                            else shapely.geometry.mapping(before["geometry"]),
+                            "after": shapely.geometry.mapping(after_geom),
                         }
                 records.append(entry)
         preview: dict[str, Any] = {}

@@ -46,7 +46,12 @@ def statistics(registry: Registry, *, by: str | None = None, as_of: dt.date | No
             raise ConfigError(
                 "no admin areas in the registry: import them with `clearland import FILE --as admin-areas`"
             )
-        groups = stats.totals_by_admin_area(geoms, [(a["name"], a["geometry"]) for a in admin])
+        named = [(a["name"], a["geometry"]) for a in admin]
+        groups = stats.totals_by_admin_area(geoms, named)
+        # what remains in each admin area of the areas not closed (overlaps once), as nationally
+        left = stats.totals_by_admin_area(remaining, named)
+        for name, group in groups.items():
+            group["remaining_m2_net"] = left.get(name, {}).get("area_m2_net", 0.0)
     else:
         raise ConfigError(f"--by {by}: choose one of {', '.join(GROUPINGS)}")
     result["by"] = by

@@ -19,10 +19,10 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from clearland.domain.vocab import Role
-from clearland.errors import InputError, NotAuthenticated, StateError, UnknownRecord
+from clearland.errors import Busy, InputError, NotAuthenticated, StateError, UnknownRecord
 from clearland.services.registry import Registry, acting_user, require_role
 from clearland.storage.auth_rows import utc_now
-from clearland.storage.repository import Busy, Tx
+from clearland.storage.repository import Tx
 
 #: every API token starts with this, so that one pasted where it should not be is recognised
 TOKEN_PREFIX = "cl_"

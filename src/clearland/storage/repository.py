@@ -36,7 +36,7 @@ from clearland.domain.geometry import wkb_2d
 from clearland.domain.reconcile import Change
 from clearland.domain.records import RECORD_TYPES
 from clearland.domain.vocab import RecordKind, ReportStatus
-from clearland.errors import StorageError
+from clearland.errors import Busy, StorageError
 from clearland.storage import schema as t
 from clearland.storage.auth_rows import AuthRows, Origin
 from clearland.storage.dialects import SpatialDialect, dialect_for
@@ -137,10 +137,6 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
-
-
-class Busy(StorageError):
-    """A write that was not to wait found the registry held by another writer."""
 
 
 class Tx(ReportRows, AuthRows):

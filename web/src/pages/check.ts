@@ -338,14 +338,18 @@ export async function checkPage(main: HTMLElement, ctx: Context): Promise<Page> 
   } catch {
     map.getView().setZoom(2);
   }
-  window.clearlandMap = probe(view);
-  window.clearlandCheck = { highlightedRefs: () => [...highlighted].sort(), lastAnswer: () => last };
+  const mapProbe = probe(view);
+  const checkProbe: CheckProbe = { highlightedRefs: () => [...highlighted].sort(), lastAnswer: () => last };
   return {
     title: t("check.title"),
     destroy() {
       map.setTarget(undefined);
-      delete window.clearlandMap;
-      delete window.clearlandCheck;
+      if (window.clearlandMap === mapProbe) delete window.clearlandMap;
+      if (window.clearlandCheck === checkProbe) delete window.clearlandCheck;
+    },
+    publish() {
+      window.clearlandMap = mapProbe;
+      window.clearlandCheck = checkProbe;
     },
   };
 }

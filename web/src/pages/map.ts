@@ -262,20 +262,26 @@ export async function mapPage(main: HTMLElement, ctx: Context): Promise<Page> {
     }
   }
   // keep the view in the address, so a view can be shared or bookmarked
+  let shown = true;
   const keepView = () => {
+    if (!shown) return; // a move that ends after the page was left must not rewrite another page's address
     const [w, s, e, n] = view.viewLonLat();
     const bbox = [w, s, e, n].map((v) => v.toFixed(5)).join(",");
     history.replaceState(null, "", `#/map?bbox=${bbox}`);
   };
   map.on("moveend", keepView);
 
-  window.clearlandMap = probe(view);
+  const mapProbe = probe(view);
 
   return {
     title: t("map.title"),
     destroy() {
+      shown = false;
       map.setTarget(undefined);
-      if (window.clearlandMap) delete window.clearlandMap;
+      if (window.clearlandMap === mapProbe) delete window.clearlandMap;
+    },
+    publish() {
+      window.clearlandMap = mapProbe;
     },
   };
 }
