@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint format bench clean web browser
+.PHONY: install demo test test-sqlite test-postgis lint format bench clean web browser postgis
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,8 +40,19 @@ demo: $(STAMP) web
 	@echo "The map is at http://127.0.0.1:8000 (the API: http://127.0.0.1:8000/?f=html; Ctrl-C to stop)"
 	$(BIN)/clearland --db demo.db serve --host 127.0.0.1 --port 8000
 
-test: $(STAMP) web browser
+# The PostGIS pass starts its own throwaway PostgreSQL 15 + PostGIS 3 cluster (tests/pgcluster.py),
+# installed with apt-get when missing.
+postgis:
+	sh scripts/ensure_postgis.sh
+
+# The whole suite twice: on SQLite files, then on PostgreSQL + PostGIS (where a skip fails).
+test: test-sqlite test-postgis
+
+test-sqlite: $(STAMP) web browser
 	$(BIN)/python -m pytest -q
+
+test-postgis: $(STAMP) web browser postgis
+	$(BIN)/python -m pytest -q --postgis
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

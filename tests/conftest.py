@@ -1,4 +1,5 @@
-"""Shared builders. Tests use real SQLite files and the real data in ../shared/data/real/."""
+"""Shared builders. Tests use real databases (SQLite files; with ``--postgis`` a throwaway
+PostgreSQL + PostGIS cluster, see ``dbs.py``) and the real data in ../shared/data/real/."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import shapely
 
 from clearland.services.registry import Registry, init_registry, open_registry
 from clearland.settings import Settings
+from dbs import database, use_cluster
 
 REAL = Path(
     os.environ.get("CLEARLAND_REAL_DATA", Path(__file__).resolve().parents[2] / "shared" / "data" / "real")
@@ -21,9 +23,48 @@ BIH_ADM2 = REAL / "bih-geoboundaries-adm2" / "geoBoundaries-BIH-ADM2.geojson"
 CAMBODIA = REAL / "cambodia-cmvis-casualties-2005" / "cmvis_casualties_2005_jan_feb.geojson"
 
 
+_CLUSTER_CONTEXT: Any = None
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--postgis",
+        action="store_true",
+        help="keep every registry on a throwaway PostgreSQL + PostGIS cluster instead of SQLite "
+        "files (scripts/ensure_postgis.sh installs it); a skipped test fails this run",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _CLUSTER_CONTEXT
+    if config.getoption("--postgis") and _CLUSTER_CONTEXT is None:
+        from pgcluster import temporary_cluster
+
+        _CLUSTER_CONTEXT = temporary_cluster()
+        use_cluster(_CLUSTER_CONTEXT.__enter__())
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    global _CLUSTER_CONTEXT
+    if _CLUSTER_CONTEXT is not None:
+        use_cluster(None)
+        _CLUSTER_CONTEXT.__exit__(None, None, None)
+        _CLUSTER_CONTEXT = None
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """On the PostGIS run every test must run: a skip is reported as a failure."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if _CLUSTER_CONTEXT is not None and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = f"skipped on the PostGIS run, where no test may be skipped: {report.longrepr}"
+
+
 @pytest.fixture
 def registry(tmp_path: Path) -> Iterator[Registry]:
-    reg = open_registry(Settings(), db=str(tmp_path / "registry.db"))
+    reg = open_registry(Settings(), db=database(tmp_path / "registry.db"))
     init_registry(reg)
     yield reg
     reg.close()

@@ -97,3 +97,87 @@ def counts(registry: Registry) -> dict[str, int]:
         found = tx.table_counts()
         found["meta_revision"] = tx.revision()
         return found
+
+
+# --- Article 7 Form G: activity reports with devices on the record's CHA ----------------------------
+
+AP_TYPE_2 = "SYNTH-AP-2 (synthetic)"
+#: where the devices of the clearance reports lie: inside the synthetic perimeter
+DEVICE_AT = (18.1015, 44.70055)
+
+
+def make_clearance(day: str, devices: list[tuple[str, str | None, int, str]]) -> dict[str, Any]:
+    """A SYNTHETIC clearance report on HA-000001 (the CHA of the first record) dated ``day``;
+    ``devices``: (category, model or None, quantity, disposal)."""
+    return {
+        "type": "activity_report",
+        "activity_type": "clearance",
+        "date_of_information": day,
+        "organisation": "Synthetic Demining Operator",
+        "hazard_areas": ["HA-000001"],
+        "devices": [
+            {
+                "category": category,
+                **({"model": model} if model else {}),
+                "quantity": quantity,
+                "disposal": disposal,
+                "position": {"type": "Point", "coordinates": list(DEVICE_AT)},
+            }
+            for category, model, quantity, disposal in devices
+        ],
+    }
+
+
+#: the record the Form G reports work on: dated before both years
+FORM_G_RECORD = {"date_of_information": "2024-06-01"}
+#: (report, what happens to it) in order: approved, left submitted, or approved then unapproved
+FORM_G_REPORTS: list[tuple[dict[str, Any], str]] = [
+    (
+        make_clearance(
+            "2025-03-10",
+            [
+                ("ap_mine", AP_TYPE, 3, "destroyed_in_situ"),
+                ("ap_mine", AP_TYPE, 1, "removed"),
+                ("ap_mine", None, 2, "destroyed"),  # model not known; "destroyed" is an alias
+                ("at_mine", AT_TYPE, 4, "destroyed_in_situ"),  # not an AP mine: not Form G's
+                ("uxo", None, 5, "destroyed_in_situ"),
+            ],
+        ),
+        "approved",
+    ),
+    (
+        make_clearance(
+            "2025-12-31",
+            [("ap_mine", AP_TYPE_2, 2, "rendered_safe"), ("ap_mine", AP_TYPE, 1, "destroyed_in_situ")],
+        ),
+        "approved",
+    ),
+    (
+        make_clearance(
+            "2026-01-01",
+            [("ap_mine", AP_TYPE, 6, "destroyed_in_situ"), ("ap_mine", AP_TYPE_2, 4, "destroyed")],
+        ),
+        "approved",
+    ),
+    (make_clearance("2026-02-01", [("ap_mine", AP_TYPE, 100, "destroyed_in_situ")]), "submitted"),
+    (make_clearance("2026-02-15", [("ap_mine", AP_TYPE, 50, "destroyed_in_situ")]), "unapproved"),
+]
+#: Form G of each year from ``FORM_G_REPORTS``
+FORM_G: dict[int, dict[str, Any]] = {
+    2024: {"rows": [], "destroyed": 0},
+    2025: {
+        "rows": [
+            {"mine_type": AP_TYPE, "destroyed": 4, "removed": 1, "rendered_safe": 0},
+            {"mine_type": AP_TYPE_2, "destroyed": 0, "removed": 0, "rendered_safe": 2},
+            {"mine_type": "unknown", "destroyed": 2, "removed": 0, "rendered_safe": 0},
+        ],
+        "destroyed": 6,
+    },
+    2026: {
+        "rows": [
+            {"mine_type": AP_TYPE, "destroyed": 6, "removed": 0, "rendered_safe": 0},
+            {"mine_type": AP_TYPE_2, "destroyed": 4, "removed": 0, "rendered_safe": 0},
+        ],
+        "destroyed": 10,
+    },
+}

@@ -101,7 +101,11 @@ class Settings(BaseSettings):
 
 
 def database_url(value: str) -> str:
-    """Turn ``--db`` input (a URL or a path) into a SQLAlchemy URL."""
+    """Turn ``--db`` input (a URL or a path) into a SQLAlchemy URL. ``postgresql://`` and
+    ``postgres://`` (libpq's spelling) go through psycopg 3, the driver clearland installs."""
+    for scheme in ("postgresql://", "postgres://"):
+        if value.startswith(scheme):
+            return "postgresql+psycopg://" + value[len(scheme) :]
     if "://" in value:
         return value
     return f"sqlite:///{Path(value).expanduser().resolve()}"

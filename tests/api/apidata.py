@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
@@ -20,10 +21,13 @@ import pytest
 import shapely
 import shapely.geometry
 
+from clearland.domain.vocab import RecordKind
 from clearland.services import review
+from clearland.services.imports import ImportOptions, import_file
 from clearland.services.registry import init_registry, open_registry
 from clearland.services.submissions import submit_report_file
 from clearland.settings import Settings
+from dbs import copy, database
 
 # values the public must never see, in any answer
 SECRET_MINEFIELD_REF = "MFR-SECRET-7731"
@@ -39,27 +43,28 @@ MARKERS = [(18.100, 44.700, "sign", "warning sign, SW corner"), (18.106, 44.704,
 CATEGORIES = ["SHA", "SHA", "CHA", "indication"]
 HAZARD_TYPES = [["ap_mine"], ["at_mine", "uxo"], ["uxo"]]
 
-_built: dict[Path, Path] = {}
+_built: dict[Path, str] = {}
 
 
-def built_registry(factory: pytest.TempPathFactory) -> Path:
-    """The registry file, built on first use in this session."""
+def built_registry(factory: pytest.TempPathFactory) -> str:
+    """The registry (``--db``: a SQLite file, or a PostGIS URL with ``--postgis``), built on first
+    use in this session."""
     base = factory.getbasetemp()
     if base not in _built:
         _built[base] = _build(factory.mktemp("api-registry"))
     return _built[base]
 
 
-def settings_for(db: Path, **api: Any) -> Settings:
+def settings_for(db: str | Path, **api: Any) -> Settings:
     settings = Settings(database_url=str(db))
     if api:
         settings = settings.model_copy(update={"api": settings.api.model_copy(update=api)})
     return settings
 
 
-def _build(folder: Path) -> Path:
-    db = folder / "registry.db"
-    registry = open_registry(Settings(), db=str(db))
+def _build(folder: Path) -> str:
+    db = database(folder / "registry.db")
+    registry = open_registry(Settings(), db=db)
     init_registry(registry)
     count = 0
 
@@ -137,6 +142,32 @@ def _build(folder: Path) -> Path:
     )
     assert ts["transitions"][0]["split_off"] == "HA-000016", ts
     registry.close()
+    return db
+
+
+#: SYNTHETIC admin areas for the registry of ``with_admin_areas``: one holding the Doboj row of
+#: hazard areas, one the Sarajevo row (name, code, box)
+ADMIN_AREAS = [
+    ("Example District North (synthetic)", "EX-N", shapely.box(18.09, 44.69, 18.23, 44.71)),
+    ("Example District South (synthetic)", "EX-S", shapely.box(18.39, 43.84, 18.44, 43.86)),
+]
+
+
+def with_admin_areas(folder: Path, source: str) -> str:
+    """A copy of ``source`` with ``ADMIN_AREAS`` imported (``clearland import --as admin-areas``)."""
+    db = copy(source, folder / "registry-with-admin-areas.db")
+    path = folder / "admin_areas.geojson"
+    features = [
+        {"type": "Feature", "properties": {"name": name, "code": code, "level": 2}, "geometry": gj(box)}
+        for name, code, box in ADMIN_AREAS
+    ]
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}), encoding="utf-8")
+    registry = open_registry(Settings(), db=db)
+    try:
+        options = ImportOptions(kind=RecordKind.ADMIN_AREA, date_of_information=dt.date(2026, 1, 1))
+        import_file(registry, path, options)
+    finally:
+        registry.close()
     return db
 
 

@@ -3,8 +3,6 @@ tests of the report and review routes (test_reports_api.py, test_workflow.py).""
 
 from __future__ import annotations
 
-import shutil
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +13,7 @@ from apidata import gj
 from clearland.services import users
 from clearland.services.registry import open_registry
 from clearland.settings import Settings
+from dbs import copy, execute
 
 #: name → roles: a surveyor, two reviewers, an admin, a records custodian, and a user with
 #: no staff role (victim data only)
@@ -34,18 +33,17 @@ COUNTED = ("reports", "report_changes", "records", "hazard_areas", "audit_log")
 
 @dataclass
 class People:
-    db: Path
+    db: str
     tokens: dict[str, str]
 
     def bearer(self, name: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[name]}"}
 
 
-def make_people(folder: Path, source: Path) -> People:
+def make_people(folder: Path, source: str) -> People:
     """A copy of ``source`` with the users of ``PEOPLE``, each with an API token."""
-    db = folder / "registry.db"
-    shutil.copy(source, db)
-    registry = open_registry(Settings(), db=str(db))
+    db = copy(source, folder / "registry.db")
+    registry = open_registry(Settings(), db=db)
     tokens = {}
     try:
         for name, roles in PEOPLE.items():
@@ -78,27 +76,19 @@ def hazard_report(
     }
 
 
-def row_counts(db: Path) -> dict[str, int]:
-    with sqlite3.connect(db) as conn:
-        counts = {table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] for table in COUNTED}
-    conn.close()
-    return counts
+def row_counts(db: str) -> dict[str, int]:
+    return {table: int(execute(db, f"SELECT count(*) FROM {table}")[0][0]) for table in COUNTED}
 
 
-def audit_rows(db: Path, since_id: int = 0) -> list[tuple[Any, ...]]:
+def audit_rows(db: str, since_id: int = 0) -> list[tuple[Any, ...]]:
     """(user, action, target, source) of each audit entry after ``since_id``."""
-    with sqlite3.connect(db) as conn:
-        found = conn.execute(
-            "SELECT u.name, a.action, a.target, a.source FROM audit_log a "
-            "LEFT JOIN users u ON u.id = a.user_id WHERE a.id > ? ORDER BY a.id",
-            (since_id,),
-        ).fetchall()
-    conn.close()
-    return found
+    return execute(
+        db,
+        "SELECT u.name, a.action, a.target, a.source FROM audit_log a "
+        "LEFT JOIN users u ON u.id = a.user_id WHERE a.id > :since ORDER BY a.id",
+        {"since": since_id},
+    )
 
 
-def last_audit_id(db: Path) -> int:
-    with sqlite3.connect(db) as conn:
-        found = conn.execute("SELECT coalesce(max(id), 0) FROM audit_log").fetchone()[0]
-    conn.close()
-    return int(found)
+def last_audit_id(db: str) -> int:
+    return int(execute(db, "SELECT coalesce(max(id), 0) FROM audit_log")[0][0])

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,7 @@ from clearland.services import review, users
 from clearland.services.registry import open_registry
 from clearland.services.submissions import submit_report_file
 from clearland.settings import Settings
+from dbs import copy, execute
 
 PROBLEM_KEYS = {"type", "title", "status", "detail", "errors"}
 PASSWORDS = {"root": "admin password 1", "ana": "surveyor password 2", "rev": "reviewer password 3"}
@@ -45,7 +44,7 @@ REPORT = {
 
 
 class Setup:
-    def __init__(self, db: Path, tokens: dict[str, str], token_ids: dict[str, str]) -> None:
+    def __init__(self, db: str, tokens: dict[str, str], token_ids: dict[str, str]) -> None:
         self.db = db
         self.tokens = tokens
         self.token_ids = token_ids
@@ -55,20 +54,17 @@ class Setup:
 
     def secrets(self) -> list[str]:
         """Every password, token, and every hash stored in the registry."""
-        with sqlite3.connect(self.db) as conn:
-            hashes = [r[0] for r in conn.execute("SELECT password_hash FROM credentials")]
-            hashes += [r[0] for r in conn.execute("SELECT token_sha256 FROM api_tokens")]
-            hashes += [r[0] for r in conn.execute("SELECT session_sha256 FROM sessions")]
-        conn.close()
+        hashes = [r[0] for r in execute(self.db, "SELECT password_hash FROM credentials")]
+        hashes += [r[0] for r in execute(self.db, "SELECT token_sha256 FROM api_tokens")]
+        hashes += [r[0] for r in execute(self.db, "SELECT session_sha256 FROM sessions")]
         # an argon2 hash is also caught by its salt and digest alone
         parts = [p for h in hashes if h.startswith("$argon2") for p in h.split("$")[-2:]]
         return [*PASSWORDS.values(), *self.tokens.values(), *hashes, *parts]
 
 
-def make_setup(folder: Path, source: Path) -> Setup:
-    db = folder / "registry.db"
-    shutil.copy(source, db)
-    registry = open_registry(Settings(), db=str(db))
+def make_setup(folder: Path, source: str) -> Setup:
+    db = copy(source, folder / "registry.db")
+    registry = open_registry(Settings(), db=db)
     users.add_user(registry, "root", ["admin"], password=PASSWORDS["root"])
     users.add_user(registry, "ana", ["surveyor"], password=PASSWORDS["ana"])
     users.add_user(registry, "rev", ["reviewer"], password=PASSWORDS["rev"])
@@ -129,14 +125,12 @@ def login(client: TestClient, name: str, password: str | None = None) -> Any:
     return client.post("/auth/login", json={"name": name, "password": password or PASSWORDS[name]})
 
 
-def audit_rows(db: Path) -> list[tuple]:
-    with sqlite3.connect(db) as conn:
-        found = conn.execute(
-            "SELECT u.name, a.action, a.target, a.source, a.remote FROM audit_log a "
-            "LEFT JOIN users u ON u.id = a.user_id ORDER BY a.id"
-        ).fetchall()
-    conn.close()
-    return found
+def audit_rows(db: str) -> list[tuple]:
+    return execute(
+        db,
+        "SELECT u.name, a.action, a.target, a.source, a.remote FROM audit_log a "
+        "LEFT JOIN users u ON u.id = a.user_id ORDER BY a.id",
+    )
 
 
 def test_anonymous_callers_are_public(client):
@@ -173,18 +167,17 @@ def test_a_wrong_token_is_401_on_a_route_that_asks_who_calls(client, header):
 
 def test_revoked_and_expired_tokens_stop_working(client, setup):
     assert client.get("/auth/me", headers=setup.bearer("ana")).json()["name"] == "ana"
-    registry = open_registry(Settings(), db=str(setup.db))
+    registry = open_registry(Settings(), db=setup.db)
     try:
         users.revoke_token(registry, "ana", setup.token_ids["ana"])
     finally:
         registry.close()
     assert_401(client.get("/auth/me", headers=setup.bearer("ana")))
-    with sqlite3.connect(setup.db) as conn:
-        conn.execute(
-            "UPDATE api_tokens SET expires_at = '2000-01-01 00:00:00.000000' WHERE id = ?",
-            (setup.token_ids["rev"],),
-        )
-    conn.close()
+    execute(
+        setup.db,
+        "UPDATE api_tokens SET expires_at = :at WHERE id = :id",
+        {"at": "2000-01-01 00:00:00.000000", "id": setup.token_ids["rev"]},
+    )
     assert_401(client.get("/auth/me", headers=setup.bearer("rev")))
     assert client.get("/auth/me", headers=setup.bearer("root")).json()["name"] == "root"
 
@@ -218,9 +211,7 @@ def test_login_sets_a_hardened_cookie_and_me_and_logout_use_it(client, setup):
     assert out.status_code == 204 and out.content == b""
     assert 'clearland_session=""' in out.headers["set-cookie"] or "max-age=0" in out.headers["set-cookie"]
     assert client.get("/auth/me").json()["name"] is None
-    with sqlite3.connect(setup.db) as conn:
-        assert conn.execute("SELECT count(*) FROM sessions").fetchone() == (0,)
-    conn.close()
+    assert execute(setup.db, "SELECT count(*) FROM sessions") == [(0,)]
     # the old cookie, sent again, is anonymous: the session is gone on the server
     assert not client.cookies
     assert client.get("/auth/me", headers={"Cookie": f"clearland_session={session}"}).json()["name"] is None

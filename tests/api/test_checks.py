@@ -25,6 +25,7 @@ from clearland.services.imports import ImportOptions, import_file
 from clearland.services.registry import Registry, init_registry, open_registry
 from clearland.settings import Settings
 from conftest import REAL, make_hazard_feature, write_geojson
+from dbs import database
 
 GPX = REAL / "gpx-gpxpy-tracks"
 GPX_FILES = sorted(p.name for p in GPX.glob("*.gpx"))
@@ -37,9 +38,9 @@ FIELD = shapely.box(CROSSED[0] + 0.0015, CROSSED[1] - 0.0005, CROSSED[0] + 0.002
 
 
 @pytest.fixture(scope="module")
-def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def db(tmp_path_factory: pytest.TempPathFactory) -> str:
     folder = tmp_path_factory.mktemp("checks")
-    registry = open_registry(Settings(), db=str(folder / "registry.db"))
+    registry = open_registry(Settings(), db=database(folder / "registry.db"))
     init_registry(registry)
     path = write_geojson(
         folder / "synthetic.geojson",
@@ -50,18 +51,18 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     import_file(registry, path, ImportOptions(date_of_information=dt.date(2026, 1, 15)))
     registry.close()
-    return folder / "registry.db"
+    return database(folder / "registry.db")
 
 
 @pytest.fixture(scope="module")
-def registry(db: Path) -> Iterator[Registry]:
-    opened = open_registry(Settings(), db=str(db))
+def registry(db: str) -> Iterator[Registry]:
+    opened = open_registry(Settings(), db=db)
     yield opened
     opened.close()
 
 
 @pytest.fixture(scope="module")
-def client(db: Path) -> Iterator[TestClient]:
+def client(db: str) -> Iterator[TestClient]:
     with TestClient(create_app(settings_for(db, check_rate_per_minute=0))) as client:
         yield client
 

@@ -45,7 +45,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLEARLAND_")}
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [*_clearland(), "--db", str(db), "serve", "--port", str(port)],
+            [*_clearland(), "--db", db, "serve", "--port", str(port)],
             stdout=out,
             stderr=subprocess.STDOUT,
             env=env,
@@ -76,7 +76,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def _stored(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
-    registry = open_registry(Settings(), db=str(built_registry(tmp_path_factory)))
+    registry = open_registry(Settings(), db=built_registry(tmp_path_factory))
     try:
         return {r["ref"]: r for r in queries.records(registry, RecordKind.HAZARD_AREA, public=True)}
     finally:
@@ -85,7 +85,13 @@ def _stored(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
 
 def test_gdal_lists_the_collections_as_layers(server):
     layers = dict(pyogrio.list_layers(f"OAPIF:{server}"))
-    assert layers == {"hazard-areas": "Polygon", "released-land": "Polygon", "markers": "Point"}
+    # admin-areas has no feature in this registry: GDAL cannot tell its geometry type
+    assert layers == {
+        "hazard-areas": "Polygon",
+        "released-land": "Polygon",
+        "markers": "Point",
+        "admin-areas": "Unknown",
+    }
 
 
 def test_gdal_reads_every_hazard_area_with_its_attributes_and_geometry(server, tmp_path_factory):

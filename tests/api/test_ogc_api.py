@@ -73,9 +73,14 @@ def test_conformance_lists_core_geojson_html_and_openapi(client):
     assert {base + c for c in ("core", "geojson", "html", "oas30")} <= set(conforms)
 
 
-def test_collections_describe_the_three_public_layers_in_crs84(client):
+def test_collections_describe_the_four_public_layers_in_crs84(client):
     doc = get_json(client, "/collections")
-    assert [c["id"] for c in doc["collections"]] == ["hazard-areas", "released-land", "markers"]
+    assert [c["id"] for c in doc["collections"]] == [
+        "hazard-areas",
+        "released-land",
+        "markers",
+        "admin-areas",
+    ]
     for collection in doc["collections"]:
         assert collection["crs"] == [CRS84] and collection["storageCrs"] == CRS84
         assert collection == get_json(client, f"/collections/{collection['id']}")

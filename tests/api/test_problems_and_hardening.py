@@ -26,6 +26,7 @@ from clearland.errors import (
     UnknownRecord,
     ValidationFailed,
 )
+from dbs import missing
 
 PROBLEM_KEYS = {"type", "title", "status", "detail", "errors"}
 
@@ -126,8 +127,9 @@ def test_a_body_over_the_limit_is_refused_with_413(tmp_path_factory):
 
 
 def test_a_missing_registry_is_503_without_saying_where_it_was_looked_for(tmp_path):
-    missing = tmp_path / "secret-place" / "registry.db"
-    with TestClient(create_app(settings_for(missing))) as client:
+    nowhere = missing(tmp_path / "secret-place" / "registry.db")
+    assert "secret-place" in nowhere
+    with TestClient(create_app(settings_for(nowhere))) as client:
         for url in ("/", "/collections", "/collections/hazard-areas/items"):
             body = assert_problem(client.get(url), 503)
             assert "secret-place" not in body["detail"] and body["type"] == "urn:clearland:problem:storage"

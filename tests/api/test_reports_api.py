@@ -164,7 +164,7 @@ def test_a_session_needs_its_csrf_token_to_submit(client, people, tmp_path):
     from clearland.services.registry import open_registry
     from clearland.settings import Settings
 
-    registry = open_registry(Settings(), db=str(people.db))
+    registry = open_registry(Settings(), db=people.db)
     try:
         users.set_password(registry, "ana", "surveyor password 77")
     finally:

@@ -42,7 +42,7 @@ def client(tmp_path_factory: pytest.TempPathFactory, jobs_dir: Path) -> Iterator
 
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
-    opened = open_registry(Settings(), db=str(built_registry(tmp_path_factory)))
+    opened = open_registry(Settings(), db=built_registry(tmp_path_factory))
     yield opened
     opened.close()
 

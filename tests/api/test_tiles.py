@@ -6,9 +6,7 @@ low-zoom tile of thousands of hazards small."""
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import mapbox_vector_tile
@@ -26,6 +24,7 @@ from clearland.services.registry import open_registry
 from clearland.services.submissions import submit_report_file
 from clearland.services.tiles import EXTENT, MAP_FIELDS, lonlat_to_pixel, lonlat_to_tile, tile_bounds_lonlat
 from clearland.settings import Settings
+from dbs import copy, database
 
 MVT = "application/vnd.mapbox-vector-tile"
 #: fields of any record type that the public may not see
@@ -175,8 +174,7 @@ def test_etag_and_cache_control_and_not_modified(client):
 
 
 def test_an_approved_hazard_shows_on_the_same_tile_url_at_once(tmp_path, tmp_path_factory):
-    db = tmp_path / "registry.db"
-    shutil.copy(built_registry(tmp_path_factory), db)
+    db = copy(built_registry(tmp_path_factory), tmp_path / "registry.db")
     new_area = shapely.box(18.2205, 44.7005, 18.2245, 44.7035)  # east of the Doboj row, on its own
     z = 13
     x, y = lonlat_to_tile(*new_area.centroid.coords[0], z)
@@ -185,7 +183,7 @@ def test_an_approved_hazard_shows_on_the_same_tile_url_at_once(tmp_path, tmp_pat
         before = client.get(url)
         known = {f["properties"]["ref"] for f in _decoded(before)}
         assert "HA-000017" not in known
-        registry = open_registry(Settings(), db=str(db))
+        registry = open_registry(Settings(), db=db)
         report = tmp_path / "new.json"
         report.write_text(
             json.dumps(
@@ -234,9 +232,9 @@ def test_tilejson_and_collection_links_lead_to_the_tiles(client):
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    db = tmp_path_factory.mktemp("tiles-demo") / "demo.db"
-    registry = open_registry(Settings(), db=str(db))
+def demo(tmp_path_factory: pytest.TempPathFactory) -> str:
+    db = database(tmp_path_factory.mktemp("tiles-demo") / "demo.db")
+    registry = open_registry(Settings(), db=db)
     create_demo(registry, count=3000)
     registry.close()
     return db

@@ -48,7 +48,7 @@ def server(people: People, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLEARLAND_")}
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [*_clearland(), "--db", str(people.db), "serve", "--port", str(port)],
+            [*_clearland(), "--db", people.db, "serve", "--port", str(port)],
             stdout=out,
             stderr=subprocess.STDOUT,
             env=env,

@@ -15,6 +15,7 @@ import shapely.geometry
 from test_broken_inputs import fingerprint, run
 
 from conftest import make_hazard_feature, write_geojson
+from dbs import database
 
 SHA = shapely.box(17.800, 43.850, 17.804, 43.853)
 CONFIRMED = shapely.box(17.801, 43.851, 17.803, 43.852)
@@ -36,7 +37,7 @@ def activity(activity_type: str, day: str, **fields: Any) -> dict[str, Any]:
     }
 
 
-def land(db: Path, path: Path) -> dict[str, Any]:
+def land(db: str, path: Path) -> dict[str, Any]:
     submitted = run(db, "report", "submit", str(path), "--json")
     assert submitted.returncode == 0, submitted.stderr
     report = json.loads(submitted.stdout)["report"]
@@ -51,8 +52,8 @@ def pdf_text(path: Path) -> str:
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Path:
-    db = tmp_path / "registry.db"
+def db(tmp_path: Path) -> str:
+    db = database(tmp_path / "registry.db")
     assert run(db, "init").returncode == 0
     hazards = write_geojson(
         tmp_path / "sha.geojson",
@@ -62,7 +63,7 @@ def db(tmp_path: Path) -> Path:
     return db
 
 
-def test_survey_clearance_qc_handover_and_documents(db: Path, tmp_path: Path) -> None:
+def test_survey_clearance_qc_handover_and_documents(db: str, tmp_path: Path) -> None:
     # a TS that confirms a block and reduces the rest: shown before approval, then approved
     ts = write(
         tmp_path / "ts.json",
@@ -132,7 +133,7 @@ def test_survey_clearance_qc_handover_and_documents(db: Path, tmp_path: Path) ->
     assert "permanent" in text.lower() and "must not touch" in text
 
 
-def test_refused_and_broken_activity_reports_change_nothing(db: Path, tmp_path: Path) -> None:
+def test_refused_and_broken_activity_reports_change_nothing(db: str, tmp_path: Path) -> None:
     before = fingerprint(db)
     bad = write(
         tmp_path / "bad.json",

@@ -1,13 +1,17 @@
 """The broken-input suite: each bad file gives one line on stderr, every detail with --json,
-exit status 1, and leaves the database byte-for-byte as it was."""
+exit status 1, and leaves the database as it was: every row of every table, and on SQLite the
+file byte for byte."""
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
-import sqlite3
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -15,28 +19,37 @@ import pytest
 import shapely
 
 from conftest import make_hazard_feature, square, write_geojson
+from dbs import contents, database, file_bytes
 
 CLI = [sys.executable, "-m", "clearland.cli.main"]
+#: the commands' cache folder (a server database's hazard index is kept under it), not the user's
+CACHE_HOME = tempfile.mkdtemp(prefix="clearland-cli-tests-cache-")
+atexit.register(shutil.rmtree, CACHE_HOME, True)
 
 
-def run(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*CLI, "--db", str(db), *args], capture_output=True, text=True, timeout=120)
+def cli_env(**extra: str) -> dict[str, str]:
+    return {**os.environ, "XDG_CACHE_HOME": CACHE_HOME, **extra}
 
 
-def fingerprint(db: Path) -> tuple[str, dict[str, int]]:
-    digest = hashlib.sha256(db.read_bytes()).hexdigest()
-    with sqlite3.connect(db) as conn:
-        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-        counts = {t: conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables}
-    conn.close()
-    return digest, counts
+def run(db: str | Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``clearland --db DB …``: DB is what ``dbs.database`` gave (a SQLite file or a PostGIS URL)."""
+    return subprocess.run(
+        [*CLI, "--db", str(db), *args], capture_output=True, text=True, timeout=120, env=cli_env()
+    )
+
+
+def fingerprint(db: str | Path) -> tuple[str | None, dict[str, list[tuple[object, ...]]]]:
+    """The SQLite file's digest (None on PostGIS) and every row of every table."""
+    raw = file_bytes(db)
+    digest = None if raw is None else hashlib.sha256(raw).hexdigest()
+    return digest, contents(db)
 
 
 @pytest.fixture(scope="module")
-def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def db(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A registry holding one import already, so 'as before' is not trivially empty."""
     tmp = tmp_path_factory.mktemp("registry")
-    path = tmp / "registry.db"
+    path = database(tmp / "registry.db")
     seed = write_geojson(tmp / "seed.geojson", [make_hazard_feature(square(17, 44), id="seed")])
     assert run(path, "init").returncode == 0
     assert run(path, "import", str(seed)).returncode == 0
@@ -142,10 +155,11 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_broken_input_is_refused_cleanly(case: str, db: Path, tmp_path: Path) -> None:
+def test_broken_input_is_refused_cleanly(case: str, db: str, tmp_path: Path) -> None:
     make, words = CASES[case]
     bad = make(tmp_path)
     before = fingerprint(db)
+    assert before[1]["hazard_areas"] and (before[0] is None) == ("://" in db)
 
     plain = run(db, "import", str(bad))
     assert plain.returncode == 1, plain.stderr
@@ -165,20 +179,16 @@ def test_broken_input_is_refused_cleanly(case: str, db: Path, tmp_path: Path) ->
     assert fingerprint(db) == before
 
 
-def test_file_over_the_size_limit_is_refused(db: Path, tmp_path: Path) -> None:
-    import os
-
+def test_file_over_the_size_limit_is_refused(db: str, tmp_path: Path) -> None:
     path = write_geojson(tmp_path / "big.geojson", [make_hazard_feature(square(17, 44), id="b")])
     before = fingerprint(db)
-    env = {**os.environ, "CLEARLAND_IMPORT_MAX_FILE_BYTES": "100"}
-    done = subprocess.run(
-        [*CLI, "--db", str(db), "import", str(path)], capture_output=True, text=True, env=env
-    )
+    env = cli_env(CLEARLAND_IMPORT_MAX_FILE_BYTES="100")
+    done = subprocess.run([*CLI, "--db", db, "import", str(path)], capture_output=True, text=True, env=env)
     assert done.returncode == 1 and "over the limit of 100 bytes" in done.stderr
     assert fingerprint(db) == before
 
 
-def test_shapefile_without_prj_needs_crs(db: Path, tmp_path: Path) -> None:
+def test_shapefile_without_prj_needs_crs(db: str, tmp_path: Path) -> None:
     from clearland.io import OutputFeature, write_layer
 
     path = tmp_path / "noprj.shp"

@@ -1,4 +1,5 @@
-"""The CLI end to end on a real SQLite file, as a user would run it."""
+"""The CLI end to end on a real registry (a SQLite file; PostGIS with ``--postgis``), as a user
+would run it."""
 
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ import pytest
 from test_broken_inputs import run
 
 from conftest import BIH_ADM2, make_hazard_feature, square, write_geojson
+from dbs import database
 
 
 @pytest.fixture(scope="module")
-def loaded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+def loaded(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
     tmp = tmp_path_factory.mktemp("cli")
-    db = tmp / "registry.db"
+    db = database(tmp / "registry.db")
     hazards = write_geojson(
         tmp / "hazards.geojson",
         [

@@ -11,6 +11,7 @@ import shapely
 from test_broken_inputs import run
 
 from conftest import REAL, make_hazard_feature, write_geojson
+from dbs import database
 
 GPX = REAL / "gpx-gpxpy-tracks"
 # SYNTHETIC hazard area across the korita-zbevnica track (not a real hazard)
@@ -18,9 +19,9 @@ SYNTHETIC = shapely.box(14.02, 45.25, 14.03, 45.26)
 
 
 @pytest.fixture(scope="module")
-def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def db(tmp_path_factory: pytest.TempPathFactory) -> str:
     tmp = tmp_path_factory.mktemp("safety")
-    db = tmp / "registry.db"
+    db = database(tmp / "registry.db")
     assert run(db, "init").returncode == 0
     hazards = write_geojson(
         tmp / "h.geojson",
@@ -30,7 +31,7 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return db
 
 
-def test_check_point_words_and_json(db: Path) -> None:
+def test_check_point_words_and_json(db: str) -> None:
     shown = run(db, "check", "point", "14.025", "45.255")
     assert shown.returncode == 0
     assert "Inside a recorded hazard area" in shown.stdout and "HA-000001" in shown.stdout
@@ -41,7 +42,7 @@ def test_check_point_words_and_json(db: Path) -> None:
     assert swapped.returncode == 1 and "longitude first" in swapped.stderr
 
 
-def test_check_route_and_area(db: Path, tmp_path: Path) -> None:
+def test_check_route_and_area(db: str, tmp_path: Path) -> None:
     route = json.loads(run(db, "check", "route", str(GPX / "Mojstrovka.gpx"), "--json").stdout)
     assert route["answer"] == "no_record" and "corrupt timestamp" in route["warnings"][0]
     field = write_geojson(
@@ -53,7 +54,7 @@ def test_check_route_and_area(db: Path, tmp_path: Path) -> None:
     assert wrong.returncode == 1 and "routes and tracks, not areas" in wrong.stderr
 
 
-def test_screen_csv_with_summary(db: Path, tmp_path: Path) -> None:
+def test_screen_csv_with_summary(db: str, tmp_path: Path) -> None:
     src = tmp_path / "fixes.csv"
     src.write_text("id,lon,lat\n1,14.025,45.255\n2,14.5,45.5\n3,x,45\n", encoding="utf-8")
     out = tmp_path / "out.csv"

@@ -17,9 +17,10 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pytest
 import shapely
-from test_broken_inputs import CLI, run
+from test_broken_inputs import CLI, cli_env, run
 
 from conftest import make_hazard_feature, write_geojson
+from dbs import database
 
 #: what the larger input may add to the peak, in MiB: the allocators settling (seen: 25-50),
 #: not the input (4M more points would hold at least 160 MiB even as bare Arrow columns)
@@ -46,10 +47,12 @@ def _points(path: Path, count: int, seed: int) -> Path:
     return path
 
 
-def _peak_mb(db: Path, src: Path, out: Path) -> float:
+def _peak_mb(db: str, src: Path, out: Path) -> float:
     """Peak RSS (MiB) of ``clearland screen`` and every process it started."""
     command = [*CLI, "--db", str(db), "screen", str(src), "--out", str(out), "--within", "50", "--json"]
-    done = subprocess.run([sys.executable, "-c", _MEASURE, *command], capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-c", _MEASURE, *command], capture_output=True, text=True, env=cli_env()
+    )
     code, peak_kib = done.stdout.split()
     assert code == "0", done.stderr
     return int(peak_kib) / 1024
@@ -57,7 +60,7 @@ def _peak_mb(db: Path, src: Path, out: Path) -> float:
 
 @pytest.mark.slow
 def test_peak_memory_does_not_grow_with_the_input(tmp_path: Path) -> None:
-    db = tmp_path / "registry.db"
+    db = database(tmp_path / "registry.db")
     assert run(db, "init").returncode == 0
     # SYNTHETIC hazard areas (not real ones) among the points, so that every status occurs
     hazards = [

@@ -1,10 +1,9 @@
-"""``clearland users …`` and ``clearland audit`` end to end on a real SQLite file, as an admin
+"""``clearland users …`` and ``clearland audit`` end to end on a real registry, as an admin
 would run them: in this process (Typer's runner; one subprocess check of what stdout holds)."""
 
 from __future__ import annotations
 
 import json
-import sqlite3
 import subprocess
 from pathlib import Path
 
@@ -16,15 +15,16 @@ from clearland.cli.main import app
 from clearland.services import users
 from clearland.services.registry import open_registry
 from clearland.settings import Settings
+from dbs import database, execute
 
 PASSWORD = "a long enough password"
 
 
-def run_with_input(db: Path, stdin: str, *args: str) -> Result:
+def run_with_input(db: str, stdin: str, *args: str) -> Result:
     return CliRunner().invoke(app, ["--db", str(db), *args], input=stdin)
 
 
-def run(db: Path, *args: str) -> Result:
+def run(db: str, *args: str) -> Result:
     return run_with_input(db, "", *args)
 
 
@@ -41,8 +41,8 @@ def one_line_error(result: Result) -> str:
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Path:
-    path = tmp_path / "registry.db"
+def db(tmp_path: Path) -> str:
+    path = database(tmp_path / "registry.db")
     ok(run(path, "init"))
     return path
 
@@ -90,7 +90,7 @@ def test_errors_are_one_line(db):
 def test_passwords_from_stdin_are_hashed_and_verify(db):
     ok(run_with_input(db, PASSWORD + "\n", "users", "add", "rev", "--role", "reviewer", "--password-stdin"))
     ok(run_with_input(db, "", "users", "add", "ana", "--role", "surveyor"))
-    registry = open_registry(Settings(), db=str(db))
+    registry = open_registry(Settings(), db=db)
     try:
         assert users.verify_password(registry, "rev", PASSWORD)
         assert not users.verify_password(registry, "ana", PASSWORD)
@@ -110,9 +110,7 @@ def test_passwords_from_stdin_are_hashed_and_verify(db):
     )
     listed = json.loads(ok(run(db, "users", "list", "--json")))
     assert {u["name"]: u["password"] for u in listed} == {"admin": False, "ana": True, "rev": True}
-    with sqlite3.connect(db) as conn:
-        hashes = [r[0] for r in conn.execute("SELECT password_hash FROM credentials")]
-    conn.close()
+    hashes = [r[0] for r in execute(db, "SELECT password_hash FROM credentials")]
     assert all(h.startswith("$argon2id$") for h in hashes) and len(hashes) == 2
     assert all(h not in json.dumps(listed) for h in hashes)
 
@@ -132,7 +130,7 @@ def test_a_token_is_printed_once_listed_by_id_and_revoked(db):
     (listed,) = [u for u in json.loads(ok(run(db, "users", "list", "--json"))) if u["name"] == "ana"]
     (entry,) = listed["tokens"]
     assert entry["label"] == "qgis laptop" and entry["expires_at"] is not None
-    registry = open_registry(Settings(), db=str(db))
+    registry = open_registry(Settings(), db=db)
     try:
         assert users.token_user(registry, token)["name"] == "ana"
         ok(run(db, "users", "token", "ana", "--revoke", entry["id"]))

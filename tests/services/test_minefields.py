@@ -366,3 +366,68 @@ def test_the_documented_examples_are_accepted(custodian: Custodian) -> None:
     marking = report_schema("marking_inspection")["examples"][0]
     marking["inspection"]["damaged_markers"] = []  # the example names a marker of a fuller registry
     assert custodian.land(marking)["inspection"] == "INS-000001"
+
+
+def test_a_marking_report_shows_no_record_details_to_others(custodian: Custodian) -> None:
+    """`report show` (and GET /reports/{id}, the same service): a reviewer sees the markers and the
+    CHA they mark, never the record's ref nor the inspection's details."""
+    custodian.land(make_record())
+    users.add_user(custodian.base, "rev", ["reviewer"])
+    reviewer = custodian.base.acting_as("rev", source="cli")
+    corners = [list(c) for c in expected_vertices()]
+    marking = {
+        "type": "marking_inspection",
+        "minefield_ref": "MFR-000001",
+        "date_of_information": "2026-02-10",
+        "markers": [
+            {"type": "sign", "position": {"type": "Point", "coordinates": corners[0]}},
+            {"type": "fence", "position": {"type": "LineString", "coordinates": corners[:2]}},
+        ],
+        "inspection": {
+            "inspected_on": "2026-02-10",
+            "inspector": "Synthetic Inspector Q",
+            "condition": "good",
+            "notes": "synthetic note",
+        },
+    }
+    submitted = custodian.submit(marking, registry=reviewer)
+    for state in ("submitted", "approved"):  # once approved, it is shown against its own result
+        seen = review.show_report(reviewer, submitted["report"])
+        text = json.dumps(seen)
+        for secret in ("MFR-000001", "minefield_ref", "Synthetic Inspector Q", "synthetic note"):
+            assert secret not in text, (state, secret)
+        by_ref = {c["ref"]: c for c in seen["changes"]}
+        action = "create" if state == "submitted" else "update"
+        assert by_ref["INS-000001"] == {"kind": "inspection", "ref": "INS-000001", "action": action,
+                                        "fields": {}, "restricted": True}  # fmt: skip
+        full = review.show_report(custodian.registry, submitted["report"])
+        assert seen["summary"] == full["summary"]  # counted before redaction
+        if state == "submitted":
+            fence = by_ref["MK-000002"]["fields"]
+            assert fence["type"]["after"] == "fence" and fence["hazard_ref"]["after"] == "HA-000001"
+            assert "restricted" not in by_ref["MK-000002"] and seen["summary"]["create"] == 3
+            shown = {c["ref"]: c for c in full["changes"]}
+            assert shown["MK-000002"]["fields"]["minefield_ref"]["after"] == "MFR-000001"
+            assert shown["INS-000001"]["fields"]["inspector"]["after"] == "Synthetic Inspector Q"
+            review.approve_report(reviewer, submitted["report"])  # reviewers approve marking reports
+
+
+def test_item_logs_match_the_recorded_positions_by_id(custodian: Custodian, tmp_path: Path) -> None:
+    """Must show (issue 7): with item positions in the record, a log matches only when the same ids
+    are logged; counts that agree do not hide an item missing by id and an extra one."""
+    pts = inside_points(5)
+    categories = ["AP", "AP", "AP", "AT", "AT"]  # the record's 3 AP and 2 AT
+    items = [
+        {"id": f"I{k}", "lon": x, "lat": y, "category": c}
+        for k, ((x, y), c) in enumerate(zip(pts, categories, strict=True))
+    ]
+    custodian.land(make_record(items=items))
+    same = write_log(tmp_path / "same.csv", [(i["id"], i["lon"], i["lat"], i["category"]) for i in items])
+    result = minefields.items(custodian.registry, "MFR-000001", same)
+    assert result["matches"] and result["unlogged_ids"] == [] and result["unrecorded_ids"] == []
+    swapped = [(i["id"], i["lon"], i["lat"], i["category"]) for i in items if i["id"] != "I2"]
+    swapped.append(("X7", *pts[2], "AP"))  # an AP item logged under an id the record does not know
+    result = minefields.items(custodian.registry, "MFR-000001", write_log(tmp_path / "swapped.csv", swapped))
+    assert all(c["missing"] == 0 and c["extra"] == 0 for c in result["categories"].values())
+    assert result["unlogged_ids"] == ["I2"] and result["unrecorded_ids"] == ["X7"]
+    assert not result["matches"] and result["outside"] == []

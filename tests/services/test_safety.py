@@ -17,6 +17,7 @@ from pyproj import Geod
 from clearland.services import safety, screening
 from clearland.services.imports import ImportOptions, import_file
 from conftest import REAL, make_hazard_feature, write_geojson
+from dbs import database, postgis
 
 GPX = REAL / "gpx-gpxpy-tracks"
 GEOD = Geod(ellps="WGS84")
@@ -39,6 +40,14 @@ def distance_to_box_m(lon: float, lat: float, box: shapely.Polygon) -> float:
         return 0.0
     nearest = shapely.ops.nearest_points(box.boundary, shapely.Point(lon, lat))[0]
     return GEOD.inv(lon, lat, nearest.x, nearest.y)[2]
+
+
+@pytest.fixture(autouse=True)
+def own_cache_home(monkeypatch, tmp_path: Path) -> Path:
+    """A server database's index is kept under $XDG_CACHE_HOME: this test's own folder."""
+    home = tmp_path / "xdg"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home))
+    return home
 
 
 @pytest.fixture
@@ -207,9 +216,21 @@ def _forget_in_memory() -> None:
     safety._cache.clear()
 
 
+def _expected_cache_root(registry) -> Path:
+    """Next to a SQLite file; for PostGIS the one folder under $XDG_CACHE_HOME/clearland."""
+    import os
+
+    if not postgis():
+        return registry.store.sqlite_path.with_name("registry.db.index")
+    assert registry.store.sqlite_path is None
+    folders = list((Path(os.environ["XDG_CACHE_HOME"]) / "clearland").iterdir())
+    assert [p.name.startswith("index-") for p in folders] == [True], folders
+    return folders[0]
+
+
 def _cache_dirs(registry) -> list[Path]:
     root = safety.index_cache_dir(registry.store)
-    assert root is not None and root == registry.store.sqlite_path.with_name("registry.db.index")
+    assert root is not None and root == _expected_cache_root(registry)
     return sorted(p for p in root.iterdir() if p.is_dir())
 
 
@@ -276,23 +297,24 @@ def test_another_registry_at_the_same_revision_is_not_mistaken_for_this_one(tmp_
     from clearland.services.registry import init_registry, open_registry
     from clearland.settings import Settings
 
-    db = tmp_path / "swap.db"
+    db = database(tmp_path / "swap.db")
 
     def fresh(box: shapely.Polygon) -> None:
-        db.unlink(missing_ok=True)
-        registry = open_registry(Settings(), db=str(db))
+        registry = open_registry(Settings(), db=db)
+        registry.store.wipe()  # the SQLite file, or every table of the PostGIS database
+        assert not registry.store.exists()
         init_registry(registry)
         path = write_geojson(tmp_path / "h.geojson", [make_hazard_feature(box, id="h")])
         import_file(registry, path, ImportOptions(date_of_information=dt.date(2026, 1, 15)))
         registry.close()
 
     fresh(shapely.box(16.0, 45.0, 16.01, 45.01))
-    registry = open_registry(Settings(), db=str(db))
+    registry = open_registry(Settings(), db=db)
     assert safety.check_point(registry, 16.005, 45.005)["answer"] == "inside"
     registry.close()
     fresh(shapely.box(17.0, 45.0, 17.01, 45.01))  # same revision, other hazards
     _forget_in_memory()
-    registry = open_registry(Settings(), db=str(db))
+    registry = open_registry(Settings(), db=db)
     assert safety.check_point(registry, 16.005, 45.005)["answer"] == "no_record"
     assert safety.check_point(registry, 17.005, 45.005)["answer"] == "inside"
     registry.close()
@@ -312,7 +334,13 @@ def test_cache_places_and_an_unwritable_one(loaded, monkeypatch, tmp_path: Path)
     place = safety.index_cache_dir(server)  # type: ignore[arg-type]
     assert place is not None and place.parent == tmp_path / "xdg" / "clearland" and "secret" not in str(place)
     # where the cache cannot be written the checks go on, rebuilding each time
-    blocker = loaded.store.sqlite_path.with_name("registry.db.index")
+    blocker = safety.index_cache_dir(loaded.store)
+    assert blocker is not None
+    if postgis():
+        assert blocker.parent == tmp_path / "xdg" / "clearland" and blocker.name.startswith("index-")
+    else:
+        assert blocker == loaded.store.sqlite_path.with_name("registry.db.index")
+    blocker.parent.mkdir(parents=True, exist_ok=True)
     blocker.write_text("not a folder")
     index, _ = safety.hazard_index(loaded)
     assert not index.loaded and blocker.is_file()

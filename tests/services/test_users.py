@@ -1,10 +1,10 @@
-"""Users, roles, passwords, API tokens, sessions and the audit log, on a real SQLite registry."""
+"""Users, roles, passwords, API tokens, sessions and the audit log, on a real registry (SQLite, or
+PostGIS with ``--postgis``)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -23,6 +23,7 @@ from clearland.services.imports import ImportOptions, import_file
 from clearland.services.registry import Registry
 from clearland.services.submissions import submit_report_file
 from conftest import make_hazard_feature, square, write_geojson
+from dbs import contents, execute, file_bytes, writer_holding
 
 PASSWORD = "correct horse battery"
 POLY = {
@@ -43,11 +44,8 @@ def write_report(path: Path, **overrides: object) -> Path:
 
 
 def rows(registry: Registry, sql: str) -> list[tuple]:
-    assert registry.store.sqlite_path is not None
-    with sqlite3.connect(registry.store.sqlite_path) as conn:
-        found = conn.execute(sql).fetchall()
-    conn.close()
-    return found
+    """Straight from the database, as a person with database access would read it."""
+    return execute(registry.store.url, sql)
 
 
 def audit_actions(registry: Registry) -> list[tuple[str | None, str, str | None]]:
@@ -175,15 +173,19 @@ def test_tokens_are_shown_once_stored_hashed_and_can_expire_or_be_revoked(team):
     assert token not in json.dumps(users.list_users(team)) and row[1] not in json.dumps(
         users.list_users(team)
     )
-    # the database files never hold the token's text
-    folder = team.store.sqlite_path.parent
-    assert all(token.encode() not in f.read_bytes() for f in folder.glob("registry.db*"))
+    # the database never holds the token's text: no row of any table, nor the SQLite files
+    assert token not in repr(contents(team.store.url))
+    if file_bytes(team.store.url) is not None:
+        folder = team.store.sqlite_path.parent
+        files = list(folder.glob("registry.db*"))
+        assert files and all(token.encode() not in f.read_bytes() for f in files)
 
     expiring = users.create_token(team, "rev", expires_days=1)
     assert users.token_user(team, expiring["token"])["name"] == "rev"
-    with sqlite3.connect(team.store.sqlite_path) as conn:  # a day passes
-        conn.execute("UPDATE api_tokens SET expires_at = '2000-01-01 00:00:00.000000' WHERE user_id = 3")
-    conn.close()
+    # a day passes
+    execute(
+        team.store.url, "UPDATE api_tokens SET expires_at = '2000-01-01 00:00:00.000000' WHERE user_id = 3"
+    )
     assert users.token_user(team, expiring["token"]) is None
     assert [u["tokens"] for u in users.list_users(team) if u["name"] == "rev"] == [[]]
 
@@ -215,9 +217,9 @@ def test_sessions_log_in_and_out_and_end_with_a_new_password(team):
     users.set_password(team, "ana", "a brand new password")
     assert users.session_user(team, again) is None
     short = users.login(team, "ana", "a brand new password", lifetime_s=60)["session"]
-    with sqlite3.connect(team.store.sqlite_path) as conn:  # the minute passes
-        conn.execute("UPDATE sessions SET expires_at = '2000-01-01 00:00:00.000000'")
-    conn.close()
+    execute(
+        team.store.url, "UPDATE sessions SET expires_at = '2000-01-01 00:00:00.000000'"
+    )  # the minute passes
     assert users.session_user(team, short) is None
 
     with pytest.raises(NotAuthenticated):
@@ -301,11 +303,8 @@ def test_a_token_is_accepted_while_a_long_write_holds_the_registry(team):
     """The token's last-used time is bookkeeping: a request does not wait for it (the default
     wait is 30 s) while another process writes, e.g. a long import; it is recorded later."""
     made = users.create_token(team, "ana")
-    with sqlite3.connect(team.store.sqlite_path, isolation_level=None) as holder:
-        holder.execute("BEGIN IMMEDIATE")  # another writer, mid-import
+    with writer_holding(team.store.url):  # another writer, mid-import
         assert users.token_user(team, made["token"])["name"] == "ana"
-        holder.execute("ROLLBACK")
-    holder.close()
     ((last_used,),) = rows(team, "SELECT last_used_at FROM api_tokens")
     assert last_used is None  # not written while the registry was held
     assert users.token_user(team, made["token"])["name"] == "ana"

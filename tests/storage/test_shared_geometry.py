@@ -6,6 +6,7 @@ and it is copied into the change before the current row changes or goes."""
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 
 import pytest
 import shapely
@@ -14,8 +15,10 @@ from alembic.config import Config
 
 from clearland.services import queries, review
 from clearland.services.imports import ImportOptions, import_file
+from clearland.storage import schema as t
 from clearland.storage.repository import MIGRATIONS
 from conftest import make_hazard_feature, reference_area_m2, square, write_geojson
+from dbs import postgis
 
 D1, D2 = dt.date(2024, 1, 10), dt.date(2024, 2, 10)
 # as stored: in canonical form
@@ -24,10 +27,17 @@ A, B, A_MOVED = (shapely.normalize(square(x, y)) for x, y in ((17, 44), (17.1, 4
 
 def change_rows(registry):
     """(report, source id, holds its geometry, points at the current one) per change."""
+    from sqlalchemy import select
+
+    rc = t.report_changes
     with registry.store.engine.connect() as conn:
-        rows = conn.exec_driver_sql(
-            "SELECT report_id, json_extract(\"values\", '$.source_id'), geom IS NOT NULL, geom_in_current "
-            "FROM report_changes ORDER BY id"
+        rows = conn.execute(
+            select(
+                rc.c.report_id,
+                rc.c["values"]["source_id"].as_string(),
+                rc.c.geom.is_not(None),
+                rc.c.geom_in_current,
+            ).order_by(rc.c.id)
         ).all()
     return [(report, source, bool(held), bool(shared)) for report, source, held, shared in rows]
 
@@ -106,19 +116,45 @@ def _migrate(registry, action: str, revision: str) -> None:
         getattr(command, action)(cfg, revision)
 
 
+def _spatial_index(registry) -> set[str]:
+    """The spatial index of hazard_areas found in the database: the R*Tree and its delete
+    trigger on SQLite; on PostGIS the generated geometry column and its GiST index (0007)."""
+    from sqlalchemy import inspect
+
+    with registry.store.engine.connect() as conn, warnings.catch_warnings():
+        # PostGIS's geometry type (geom_pg) is not one SQLAlchemy knows
+        warnings.filterwarnings("ignore", "Did not recognize type 'geometry'", category=Warning)
+        if postgis():
+            found = inspect(conn)
+            names = {c["name"] for c in found.get_columns("hazard_areas")}
+            names |= {i["name"] for i in found.get_indexes("hazard_areas")}
+            return names & {"geom_pg", "ix_hazard_areas_geom_pg"}
+        names = {r[0] for r in conn.exec_driver_sql("SELECT name FROM sqlite_master")}
+        return names & {"hazard_areas_rtree", "hazard_areas_rtree_del"}
+
+
 def test_downgrade_copies_the_pointed_at_geometry_back_and_upgrade_keeps_it(registry, tmp_path):
+    from sqlalchemy import inspect
+
     path = write_geojson(
         tmp_path / "a.geojson", [make_hazard_feature(A, id="a"), make_hazard_feature(B, id="b")]
     )
     import_file(registry, path, ImportOptions(date_of_information=D1))
+    assert len(_spatial_index(registry)) == 2
     _migrate(registry, "downgrade", "0003")
     with registry.store.engine.connect() as conn:
-        columns = {r[1] for r in conn.exec_driver_sql("PRAGMA table_info(report_changes)")}
+        found = inspect(conn)
+        columns = {c["name"] for c in found.get_columns("report_changes")}
+        indexes = {i["name"] for i in found.get_indexes("report_changes")}
         geoms = [bytes(g) for (g,) in conn.exec_driver_sql("SELECT geom FROM report_changes ORDER BY id")]
-        names = {r[0] for r in conn.exec_driver_sql("SELECT name FROM sqlite_master")}
     assert "geom_in_current" not in columns
     assert [shapely.from_wkb(g).equals(s) for g, s in zip(geoms, (A, B), strict=True)] == [True, True]
-    assert {"ix_report_changes_report", "ix_report_changes_record", "hazard_areas_rtree_del"} <= names
+    assert {"ix_report_changes_report", "ix_report_changes_record"} <= indexes
+    # at 0003 SQLite keeps its R*Tree (0001); PostGIS's geometry column (0007) is gone
+    assert len(_spatial_index(registry)) == (0 if postgis() else 2)
     _migrate(registry, "upgrade", "head")
+    assert len(_spatial_index(registry)) == 2
     assert change_rows(registry)[0][2:] == (True, False)
     assert shapely.equals_exact(by_source(registry, as_of=D1)["b"]["geometry"], B, 0)
+    hits = queries.records(registry, bbox=(17.105, 44.005, 17.106, 44.006))  # through the index
+    assert [h["source_id"] for h in hits] == ["b"]

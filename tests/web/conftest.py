@@ -1,5 +1,6 @@
 """The browser tests of the web UI: Debian's Chromium driven by
-Playwright against a real ``clearland serve`` on a loopback port, over a real SQLite registry:
+Playwright against a real ``clearland serve`` on a loopback port, over a real registry (an
+SQLite file; with ``--postgis`` a PostGIS database):
 
 - ``clearland demo --count 40``: the SYNTHETIC demo registry (invented areas at sea near 0°N 0°E);
 - plus one SYNTHETIC hazard area, a box made to cross the real korita-zbevnica GPS track
@@ -31,6 +32,7 @@ import shapely.geometry
 from playwright.sync_api import Browser, BrowserContext, Page, Route, expect, sync_playwright
 
 from conftest import REAL
+from dbs import database
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -59,7 +61,7 @@ CROSSING_NAME = "SYNTHETIC crossing korita-zbevnica"
 @dataclass
 class Server:
     url: str
-    db: Path
+    db: str
 
     def get(self, path: str, **params: Any) -> Any:
         response = httpx.get(self.url + path, params=params, headers={"accept": "application/json"})
@@ -103,27 +105,26 @@ USERS = {
     "rev": (("reviewer",), "rev-pass-0123456789"),
     "sur": (("surveyor",), "sur-pass-0123456789"),
     "vic": (("victim_data",), "vic-pass-0123456789"),
+    "adm": (("admin",), "adm-pass-0123456789"),
 }
 
 
-def submit_report(db: Path, user: str, document: dict[str, Any], folder: Path) -> int:
+def submit_report(db: str, user: str, document: dict[str, Any], folder: Path) -> int:
     """Submit a report document as ``user`` with the CLI (as a field laptop would); its id."""
     path = folder / f"report-{user}-{time.monotonic_ns()}.json"
     path.write_text(json.dumps(document), encoding="utf-8")
-    return int(
-        json.loads(_run("--db", str(db), "--as", user, "report", "submit", str(path), "--json"))["report"]
-    )
+    return int(json.loads(_run("--db", db, "--as", user, "report", "submit", str(path), "--json"))["report"])
 
 
-def approve_report(db: Path, user: str, report_id: int) -> None:
-    _run("--db", str(db), "--as", user, "report", "approve", str(report_id), "--json")
+def approve_report(db: str, user: str, report_id: int) -> None:
+    _run("--db", db, "--as", user, "report", "approve", str(report_id), "--json")
 
 
 @pytest.fixture(scope="session")
-def web_registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def web_registry(tmp_path_factory: pytest.TempPathFactory) -> str:
     folder = tmp_path_factory.mktemp("web-registry")
-    db = folder / "registry.db"
-    _run("--db", str(db), "demo", "--count", "40")
+    db = database(folder / "registry.db")
+    _run("--db", db, "demo", "--count", "40")
     crossing = folder / "synthetic-crossing.geojson"
     feature = {
         "type": "Feature",
@@ -137,11 +138,11 @@ def web_registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "geometry": shapely.geometry.mapping(CROSSING),
     }
     crossing.write_text(json.dumps({"type": "FeatureCollection", "features": [feature]}), encoding="utf-8")
-    _run("--db", str(db), "import", str(crossing), "--date-of-information", "2026-01-15")
+    _run("--db", db, "import", str(crossing), "--date-of-information", "2026-01-15")
     for name, (roles, password) in USERS.items():
         _run(
             "--db",
-            str(db),
+            db,
             "users",
             "add",
             name,
@@ -159,16 +160,16 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def server(web_registry: Path) -> Iterator[Server]:
+def server(web_registry: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     port = _free_port()
     env = {**os.environ, "CLEARLAND_API_CHECK_RATE_PER_MINUTE": "0"}
     env.pop("CLEARLAND_API_BASEMAP_URL", None)
     # the server's log goes to a file: a pipe nobody reads fills up (64 KiB of access log) and
     # then blocks the server in the middle of a request
-    log = web_registry.with_name("server.log")
+    log = tmp_path_factory.mktemp("web-server") / "server.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [CLEARLAND, "--db", str(web_registry), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [CLEARLAND, "--db", web_registry, "serve", "--host", "127.0.0.1", "--port", str(port)],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,

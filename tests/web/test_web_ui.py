@@ -125,7 +125,7 @@ def test_without_built_assets_a_browser_at_root_gets_a_problem_naming_make_web(t
     assert "<html" not in answer.text.lower()
 
 
-def test_a_configured_basemap_reaches_the_ui_and_only_its_origin_is_allowed(web_registry: Path) -> None:
+def test_a_configured_basemap_reaches_the_ui_and_only_its_origin_is_allowed(web_registry: str) -> None:
     template = "https://tiles.example.org/osm/{z}/{x}/{y}.png"
     api = ApiSettings(basemap_url=template, basemap_attribution="© Example")
     settings = Settings(database_url=str(web_registry), api=api)

@@ -280,6 +280,35 @@ export function report(id: number): Promise<WithETag<ReportDetail>> {
   return withETag(`./reports/${id}`);
 }
 
+/** Withdraw an approved report (admins): the reason is required. */
+export function unapprove(id: number, etag: string | null, reason: string): Promise<WithETag<Record<string, unknown>>> {
+  const headers: Record<string, string> = { "Content-Type": "application/json" };
+  if (etag) headers["If-Match"] = etag;
+  return withETag(`./reports/${id}/unapprove`, { method: "POST", headers, body: JSON.stringify({ reason }) });
+}
+
+export type Submitted = {
+  report: number;
+  status: string;
+  type: string;
+  /** a hazard report: the refs of the records it would create or change */
+  records?: string[];
+  /** an activity report: the activity's ref */
+  activity?: string;
+};
+
+/** Submit a report document (the JSON of `clearland report submit`) for review; every refusal
+ * (400, 404 for an unknown ref, 409) is an ApiProblem with the server's words and its errors. */
+export async function submitReport(document: unknown): Promise<Submitted> {
+  return (
+    await withETag<Submitted>("./reports", {
+      method: "POST",
+      body: JSON.stringify(document),
+      headers: { "Content-Type": "application/json" },
+    })
+  ).body;
+}
+
 export function decide(
   id: number,
   decision: "approve" | "reject",
@@ -372,6 +401,8 @@ export type Statistics = Totals & {
   groups?: Record<string, Totals>;
 };
 
+export type OpenedClosed = { opened: number; closed: number };
+
 export type ReleaseStatistics = {
   revision: number;
   latest_information: string | null;
@@ -379,7 +410,15 @@ export type ReleaseStatistics = {
   released_m2: Released;
   groups: Record<string, Released>;
   devices_destroyed: { total: Record<string, number>; groups: Record<string, Record<string, number>> };
+  /** by month only: hazard areas opened and closed, from the registry's history */
+  hazard_areas?: { total: OpenedClosed; groups: Record<string, OpenedClosed> };
 };
+
+export type AdminAreaProperties = { ref: string; name: string; code?: string | null; level?: number | null };
+
+export function adminAreas(): Promise<FeatureCollection<Geometry, AdminAreaProperties>> {
+  return required(`./collections/admin-areas/items?${new URLSearchParams({ limit: "10000", f: "json" })}`);
+}
 
 export function statistics(params: Record<string, string>): Promise<Statistics> {
   return required(`./stats?${new URLSearchParams(params)}`);

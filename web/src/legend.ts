@@ -2,6 +2,8 @@
 import { h } from "./dom";
 import { t, vocab } from "./i18n";
 import {
+  ADMIN_COLOUR,
+  ADMIN_DASH,
   CATEGORY_COLOURS,
   MARKER_COLOUR,
   RELEASED_COLOUR,
@@ -61,6 +63,7 @@ export function legend(): HTMLElement {
     row(swatch(MARKER_COLOUR, "#ffffff", [], 1.5, "triangle"), vocab("marker_type", "sign")),
     row(swatch(MARKER_COLOUR, "#ffffff", [], 1.5, "circle"), t("legend.other_markers")),
     row(swatch("#374151", "#ffffff", [], 2, "circle"), t("legend.count")),
+    row(swatch("none", ADMIN_COLOUR, ADMIN_DASH, 1.5), t("layer.admin")),
   );
   return h(
     "section",

@@ -12,7 +12,16 @@ import { mapPage } from "./pages/map";
 import type { Context, Page, Route } from "./pages/page";
 import { recordPage } from "./pages/record";
 import { reviewPage } from "./pages/review";
-import { hasRole, onSessionChange, REVIEW_ROLES, refreshSession, session, signOut } from "./session";
+import { submitPage } from "./pages/submit";
+import {
+  hasRole,
+  onSessionChange,
+  REPORT_ROLES,
+  REVIEW_ROLES,
+  refreshSession,
+  session,
+  signOut,
+} from "./session";
 
 type PageDef = {
   draw: (main: HTMLElement, ctx: Context) => Promise<Page>;
@@ -27,6 +36,7 @@ const PAGES: Record<string, PageDef> = {
   dashboard: { draw: dashboardPage },
   login: { draw: loginPage },
   review: { draw: reviewPage, roles: REVIEW_ROLES },
+  submit: { draw: submitPage, roles: REPORT_ROLES },
 };
 
 function currentRoute(): Route {

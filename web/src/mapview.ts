@@ -1,5 +1,6 @@
 // The map every page shares: the registry's vector tiles (hazard areas, released land,
-// markers), a graticule so the map reads without any basemap, and an optional basemap when
+// markers), the admin boundaries and a graticule so the map reads without any basemap, and an
+// optional basemap when
 // the server is configured with one. Styles by category and status, with the legend drawn
 // from the same table.
 import Map from "ol/Map";
@@ -37,6 +38,8 @@ export const STATUS_LOOK: Record<string, { dash: number[]; fillAlpha: number; wi
 };
 export const RELEASED_COLOUR = "#15803d";
 export const MARKER_COLOUR = "#1d4ed8";
+export const ADMIN_COLOUR = "#4b5563";
+export const ADMIN_DASH = [8, 3, 2, 3];
 export const HIGHLIGHT_COLOUR = "#facc15";
 export const QUERY_COLOUR = "#0369a1";
 
@@ -129,6 +132,13 @@ export function markerStyle(feature: FeatureLike): Style {
           : new Circle({ radius: 5, fill, stroke });
     return new Style({ image });
   });
+}
+
+/** An admin area: its boundary only, light and dashed, under everything else. */
+export function adminStyle(): Style {
+  return cached("admin", () =>
+    new Style({ stroke: new Stroke({ color: withAlpha(ADMIN_COLOUR, 0.75), width: 1.5, lineDash: ADMIN_DASH }) }),
+  );
 }
 
 export const highlightStyle = new Style({
@@ -229,6 +239,7 @@ function tiles(collection: string, style: (f: FeatureLike) => Style, zIndex: num
 
 export type RegistryMap = {
   map: Map;
+  admin: VectorTileLayer;
   hazards: VectorTileLayer;
   released: VectorTileLayer;
   markers: VectorTileLayer;
@@ -269,6 +280,7 @@ export function createMap(target: HTMLElement, config: UiConfig, label: string):
     wrapX: false,
     zIndex: 1,
   });
+  const admin = tiles("admin-areas", adminStyle, 1.5);
   const released = tiles("released-land", releasedStyle, 2);
   const hazards = tiles("hazard-areas", hazardStyle, 3);
   const markers = tiles("markers", markerStyle, 4);
@@ -283,7 +295,7 @@ export function createMap(target: HTMLElement, config: UiConfig, label: string):
   target.setAttribute("aria-label", label);
   const map = new Map({
     target,
-    layers: [...(basemap ? [basemap] : []), graticule, released, hazards, markers, overlayLayer],
+    layers: [...(basemap ? [basemap] : []), graticule, admin, released, hazards, markers, overlayLayer],
     view: new View({ center: [0, 0], zoom: 2, maxZoom: 22, constrainResolution: false }),
     controls: defaultControls({ attributionOptions: { collapsible: true } }).extend([
       new ScaleLine({ units: "metric" }),
@@ -291,6 +303,7 @@ export function createMap(target: HTMLElement, config: UiConfig, label: string):
   });
   return {
     map,
+    admin,
     hazards,
     released,
     markers,

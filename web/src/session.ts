@@ -7,6 +7,10 @@ import { login, logout, setCsrfToken, whoAmI, type Me } from "./api";
 const ANONYMOUS: Me = { name: null, roles: ["public"], authenticated_by: null };
 /** roles that review (approve or reject) reports: the server's DECIDERS */
 export const REVIEW_ROLES = ["reviewer", "admin"];
+/** roles that submit reports: the server's REPORTERS */
+export const REPORT_ROLES = ["surveyor", "reviewer", "admin", "records_custodian"];
+/** roles that withdraw an approved report: admins only */
+export const UNAPPROVE_ROLES = ["admin"];
 /** roles that read a record's history: the server's STAFF */
 export const STAFF_ROLES = ["surveyor", "reviewer", "admin", "records_custodian"];
 

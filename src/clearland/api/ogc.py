@@ -147,7 +147,7 @@ def landing_doc(links: Links, status: Mapping[str, Any], as_of: dt.date | None) 
         "title": "clearland hazard registry",
         "description": (
             "Public layers of the mine action hazard registry: recorded hazard areas, released "
-            "land and markers, as OGC API – Features (GeoJSON, CRS84 longitude/latitude)."
+            "land, markers and admin areas, as OGC API – Features (GeoJSON, CRS84 longitude/latitude)."
         ),
         "links": [
             *links.pair("/", "This document"),

@@ -34,10 +34,10 @@ from clearland.services.features import parse_as_of
 
 #: roles that see a record's restricted fields and its history
 STAFF = frozenset({Role.SURVEYOR, Role.REVIEWER, Role.ADMIN, Role.RECORDS_CUSTODIAN})
-#: links to minefield records: their details are for records custodians only
-CUSTODIAN_FIELDS = frozenset({"minefield_record_ref", "minefield_ref"})
-#: record kinds only records custodians read
-CUSTODIAN_KINDS = frozenset({RecordKind.MINEFIELD_RECORD, RecordKind.INSPECTION})
+#: links to minefield records, and the record kinds only records custodians read (one rule for
+#: records and reports: ``services.minefields``)
+CUSTODIAN_FIELDS = minefields.CUSTODIAN_FIELDS
+CUSTODIAN_KINDS = minefields.CUSTODIAN_KINDS
 KINDS_BY_PREFIX = {t.ref_prefix: kind for kind, t in RECORD_TYPES.items()}
 _AS_OF = {"as_of": "a date, YYYY-MM-DD"}
 
@@ -182,6 +182,10 @@ _STATISTICS = {
         "groups": {"type": "object", "additionalProperties": _TOTALS},
     },
 }
+_OPENED_CLOSED = {
+    "type": "object",
+    "properties": {"opened": {"type": "integer"}, "closed": {"type": "integer"}},
+}
 _RELEASE_STATISTICS = {
     "type": "object",
     "description": "What `clearland stats release --json` gives.",
@@ -199,6 +203,17 @@ _RELEASE_STATISTICS = {
                     "type": "object",
                     "additionalProperties": {"type": "object", "additionalProperties": {"type": "integer"}},
                 },
+            },
+        },
+        "hazard_areas": {
+            "type": "object",
+            "description": (
+                "By month only: hazard areas opened (first approved version) and closed (status "
+                "became closed) per month of the reports' date of information, from the history."
+            ),
+            "properties": {
+                "total": _OPENED_CLOSED,
+                "groups": {"type": "object", "additionalProperties": _OPENED_CLOSED},
             },
         },
     },
@@ -287,7 +302,8 @@ def router() -> APIRouter:
         summary="Land release statistics",
         description=(
             "Land released (m², overlaps once) per outcome kind, per month of the date of "
-            "information or per admin area, and devices destroyed by category. Public."
+            "information or per admin area, and devices destroyed by category; by month also the "
+            "hazard areas opened and closed each month (`hazard_areas`). Public."
         ),
         operation_id="getReleaseStatistics",
         responses={

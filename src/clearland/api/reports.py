@@ -127,6 +127,13 @@ _CHANGE = {
         "kind": {"type": "string"},
         "ref": {"type": "string"},
         "action": {"type": "string", "enum": ["create", "update"]},
+        "restricted": {
+            "type": "boolean",
+            "description": (
+                "true: a minefield record's or an inspection's change, whose fields only records "
+                "custodians see (`fields` is empty, no `geometry`)"
+            ),
+        },
         "fields": {
             "type": "object",
             "description": "per field that would change: {before, after}",
@@ -351,7 +358,10 @@ def router() -> APIRouter:
         description=(
             "The report, per record what it says against the current state (before → after), and "
             "for a submitted activity report the hazard area transitions approval would make, or "
-            "why approval would be refused. The `ETag` changes whenever the report's status does."
+            "why approval would be refused. The `ETag` changes whenever the report's status does. "
+            "A minefield record's report is for records custodians only (403); of any other report, "
+            "everyone else sees no link to a minefield record and an inspection's change only as "
+            "`restricted`."
         ),
         operation_id="getReport",
         responses={

@@ -35,21 +35,35 @@ state = State()
 
 
 def registry() -> Registry:
+    """The registry of ``--db``/``--as``; ``handles_errors`` closes it when the command ends."""
     from clearland.services.registry import open_registry
 
-    return open_registry(Settings(), db=state.db, user=state.user)
+    opened = open_registry(Settings(), db=state.db, user=state.user)
+    _opened.append(opened)
+    return opened
+
+
+#: registries opened by the running command, closed when it ends: their connections are let go
+#: then (a server database keeps a connection until its client closes it), also when commands
+#: run inside another program (a test's runner, a script) rather than a process of their own
+_opened: list[Registry] = []
 
 
 def handles_errors(func: F) -> F:
-    """Turn clearland errors into one line on stderr (+ detail), exit status 1."""
+    """Turn clearland errors into one line on stderr (+ detail), exit status 1; close the
+    registries the command opened."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        first = len(_opened)
         try:
             return func(*args, **kwargs)
         except ClearlandError as exc:
             output.report_error(exc, as_json=bool(kwargs.get("as_json")))
             raise typer.Exit(1) from None
+        finally:
+            while len(_opened) > first:
+                _opened.pop().close()
 
     return wrapper  # type: ignore[return-value]
 

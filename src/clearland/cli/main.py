@@ -17,6 +17,7 @@ from clearland.cli.common import (
     registry,
     state,
 )
+from clearland.cli.db_cmds import db_app
 from clearland.cli.minefield_cmds import minefields_app
 from clearland.cli.release_cmds import release_app
 from clearland.cli.report_cmds import report_app
@@ -44,6 +45,7 @@ app.add_typer(release_app, name="release")
 app.add_typer(check_app, name="check")
 app.add_typer(minefields_app, name="minefields")
 app.add_typer(treaty_app, name="treaty")
+app.add_typer(db_app, name="db")
 app.command("screen")(handles_errors(screen_command))
 app.command("serve")(handles_errors(serve_command))
 app.command("audit")(audit_command)
@@ -301,6 +303,11 @@ def stats_release(
         rows = [[key, *(counts.get(c, 0) for c in categories)] for key, counts in devices["groups"].items()]
         rows.append(["all", *(devices["total"][c] for c in categories)])
         output.table(f"Devices destroyed by {by}", [by, *categories], rows)
+    events = result.get("hazard_areas")
+    if events and events["groups"]:
+        rows = [[month, c["opened"], c["closed"]] for month, c in events["groups"].items()]
+        rows.append(["all", events["total"]["opened"], events["total"]["closed"]])
+        output.table("Hazard areas opened and closed by month", ["month", "opened", "closed"], rows)
 
 
 @app.command()

@@ -115,6 +115,8 @@ def report_show(
     )
     rows = []
     for change in item["changes"]:
+        if change.get("restricted"):
+            rows.append([change["ref"], change["action"], "(restricted)", None, None])
         for name, diff in change["fields"].items():
             rows.append([change["ref"], change["action"], name, diff["before"], diff["after"]])
         if "geometry" in change:

@@ -32,7 +32,7 @@ from .safety import (
     open_zip,
     scan_xml,
 )
-from .types import RawFeature, ReadLimits, SourceLayer
+from .types import FeatureColumns, RawFeature, ReadLimits, SourceLayer
 from .values import crs_name, plain_value
 
 #: file extension -> the ``driver`` reported in SourceLayer. ``.zip`` holds one shapefile (with
@@ -90,12 +90,15 @@ def read_layer(
     layer: str | None = None,
     limits: ReadLimits = ReadLimits(),
     csv_geometry: tuple[str, ...] | None = None,
+    columnar: bool = False,
 ) -> SourceLayer:
     """Read one layer of an untrusted file, everything into memory.
 
     ``layer`` names a GeoPackage/KML/GPX layer, or the shapefile to read inside a zip; it may be
     left out when the file has one layer. ``csv_geometry`` is ``(wkt_column,)`` or
     ``(lon_column, lat_column)`` and overrides the detection of geometry columns in a CSV.
+    ``columnar``: a GDAL format's features come in ``SourceLayer.columns`` (``features`` left
+    empty), without a ``RawFeature`` and a dict per feature: what an import of many wants.
     """
     source = Path(path)
     driver = _check(source, limits)
@@ -107,9 +110,9 @@ def read_layer(
     if suffix in (".zip", ".kmz"):
         with tempfile.TemporaryDirectory(prefix="clearland-read-") as tmp:
             inner, inner_layer = _unpack(source, Path(tmp), layer, limits)
-            result = _read_file(inner, driver, source, inner_layer, limits, csv_geometry)
+            result = _read_file(inner, driver, source, inner_layer, limits, csv_geometry, columnar)
     else:
-        result = _read_file(source, driver, source, layer, limits, csv_geometry)
+        result = _read_file(source, driver, source, layer, limits, csv_geometry, columnar)
     result.path = source
     return result
 
@@ -203,6 +206,7 @@ def _read_file(
     layer: str | None,
     limits: ReadLimits,
     csv_geometry: tuple[str, ...] | None,
+    columnar: bool = False,
 ) -> SourceLayer:
     if driver == "GeoParquet":
         return read_parquet(file, display, layer, limits)
@@ -222,15 +226,15 @@ def _read_file(
     # (by position, so an attribute that happens to be called "OGC_FID" cannot confuse it)
     fids = table.column(0).to_pylist()
     try:
-        columns = {
-            field: [plain_value(v) for v in table.column(i + 1).to_pylist()] for i, field in enumerate(fields)
-        }
+        columns = {field: _plain_column(table.column(i + 1)) for i, field in enumerate(fields)}
     except UnicodeDecodeError as exc:
         raise file_error(
             f"cannot read {display}: its text is not UTF-8 (save the {LABELS[driver]} as UTF-8)",
             display,
             encoding=str(exc),
         ) from None
+    parsed: Sequence[tuple[shapely.Geometry | None, str | None]] | None = None
+    geometries: Sequence[shapely.Geometry | None] = []
     if driver == "CSV":
         parsed, used = _csv_geometry(fields, columns, csv_geometry, display)
         fields = [f for f in fields if f not in used]
@@ -239,34 +243,61 @@ def _read_file(
     else:
         if table.num_columns == len(fields) + 2:
             wkb = table.column(table.num_columns - 1).to_numpy(zero_copy_only=False)
-            parsed = [(g, None) for g in shapely.from_wkb(wkb, on_invalid="ignore")]
+            geometries = shapely.from_wkb(wkb, on_invalid="ignore")
+            del wkb
         else:  # a table without geometry (e.g. a GeoPackage attribute table)
-            parsed = [(None, None)] * table.num_rows
+            geometries = [None] * table.num_rows
         crs = crs_name(meta.get("crs"))
         if crs is None:
             hint = " (no .prj beside the shapefile)" if driver == "ESRI Shapefile" else ""
             notes.insert(0, f"{display} has no CRS{hint}: the importer decides")
+    del table
     if driver == "KML":
+        if parsed is None:
+            parsed = [(g, None) for g in geometries]
         fields, parsed = _tidy_kml(fields, columns, parsed, name)
-    features = [
+    fid_texts = [None if fid is None else str(fid) for fid in fids]
+    errors: list[str | None] | None = None
+    if parsed is not None:
+        geometries = [g for g, _e in parsed]
+        found = [e for _g, e in parsed]
+        errors = found if any(e is not None for e in found) else None
+    layer_out = SourceLayer(
+        path=display, layer=name, driver=driver, crs=crs, features=[], fields=fields, notes=notes
+    )
+    if columnar:
+        layer_out.columns = FeatureColumns(
+            numbers=range(1, len(fid_texts) + 1),
+            fids=fid_texts,
+            geometries=geometries,
+            geometry_errors=errors,
+            properties={f: columns[f] for f in fields},
+        )
+        return layer_out
+    layer_out.features = [
         RawFeature(
             number=i + 1,
-            fid=None if fids[i] is None else str(fids[i]),
+            fid=fid,
             properties={f: columns[f][i] for f in fields},
             geometry=geometry,
-            geometry_error=error,
+            geometry_error=None if errors is None else errors[i],
         )
-        for i, (geometry, error) in enumerate(parsed)
+        for i, (fid, geometry) in enumerate(zip(fid_texts, geometries, strict=True))
     ]
-    return SourceLayer(
-        path=display,
-        layer=name,
-        driver=driver,
-        crs=crs,
-        features=features,
-        fields=fields,
-        notes=notes,
-    )
+    return layer_out
+
+
+def _plain_column(column: Any) -> list[Any]:
+    """An Arrow column as plain Python values (``plain_value`` of each): text, integers and
+    booleans come out of Arrow plain already; only other types go value by value."""
+    import pyarrow as pa  # already imported by pyogrio
+
+    kind = column.type
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_integer(kind):
+        return list(column.to_pylist())
+    if pa.types.is_boolean(kind) or pa.types.is_null(kind):
+        return list(column.to_pylist())
+    return [plain_value(v) for v in column.to_pylist()]
 
 
 def _unique(fields: list[str], notes: list[str]) -> list[str]:

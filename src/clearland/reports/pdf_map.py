@@ -5,8 +5,9 @@ Page units are millimetres on an A4 page, origin top left, y downwards. Geometry
 by cos(mean latitude)), so north is up and, at the size of a hazard area, distances are true to a
 fraction of a per cent in every direction. The scale bar is measured on the WGS84 ellipsoid.
 
-Nothing is fetched: no tiles, no base map. ``MAP_FRAME``, ``fit_view`` and ``OUTCOME_COLOURS`` are
-public so that a reader (or a test) can find where a coordinate lands on page 1.
+Nothing is fetched: no tiles, no base map. ``MAP_FRAME``, ``fit_view``, ``OUTCOME_COLOURS`` and
+``FENCE_COLOUR`` are public so that a reader (or a test) can find where a coordinate lands on page 1
+and what is drawn there.
 """
 
 from __future__ import annotations
@@ -37,6 +38,10 @@ OUTCOME_COLOURS: dict[str, tuple[int, int, int]] = {
 HAZARD_FILL = (250, 225, 225)
 HAZARD_OUTLINE = (150, 20, 20)
 MARKER_COLOUR = (235, 130, 20)
+#: fences (a marker recorded as a line): dashed, in a colour no fill or outline uses
+FENCE_COLOUR = (110, 40, 150)
+FENCE_WIDTH_MM = 0.6
+FENCE_DASH_MM = (1.6, 0.8)  # dash, gap
 #: points further than this share of the hazard's extent outside its bounds are left off the map
 #: (a position recorded in the wrong CRS must not shrink the hazard to a dot)
 POINT_MARGIN_SHARE = 0.5
@@ -157,11 +162,17 @@ def draw_map(
     devices: Sequence[tuple[float, float]],
     markers: Sequence[tuple[float, float]],
     fit_also: Sequence[tuple[float, float]] = (),
+    fences: Sequence[Sequence[tuple[float, float]]] = (),
+    show_outcomes: bool = True,
 ) -> tuple[MapView, int]:
-    """Draw the frame, hazard, outcomes, devices, markers, turning points, scale bar, north arrow
-    and legend on the current page (the legend ends 7 mm below ``MAP_FRAME``). Returns the view
-    and how many points were left off the map. ``fit_also``: see ``view_for``."""
-    view, shown = view_for(hazard, outcomes, [*devices, *markers], fit_also)
+    """Draw the frame, hazard, outcomes, fences, devices, markers, turning points, scale bar, north
+    arrow and legend on the current page (the legend ends 7 mm below ``MAP_FRAME``). Returns the
+    view and how many points and fences were left off the map. ``fit_also``: see ``view_for``;
+    ``fences``: lines of (lon, lat), each drawn whole or, when a vertex is far off (see
+    ``POINT_MARGIN_SHARE``), not at all; ``show_outcomes``: list the outcome kinds in the legend."""
+    fence_points = [p for fence in fences for p in fence]
+    view, shown = view_for(hazard, outcomes, [*devices, *markers, *fence_points], fit_also)
+    fence_shown = _fence_shown(fences, shown[len(devices) + len(markers) :])
     fx, fy, fw, fh = MAP_FRAME
     pdf.set_line_width(0.3)
     pdf.set_draw_color(0)
@@ -173,19 +184,34 @@ def draw_map(
         _fill_polygons(pdf, view, parts, OUTCOME_COLOURS[kind], _darker(OUTCOME_COLOURS[kind]))
     _fill_polygons(pdf, view, polygons(hazard), None, HAZARD_OUTLINE, width=0.5)
 
+    for fence, on_map in zip(fences, fence_shown, strict=True):
+        if on_map:
+            _fence(pdf, [view.to_page(lon, lat) for lon, lat in fence])
     for (lon, lat), on_map in zip(devices, shown[: len(devices)], strict=True):
         if on_map:
             _cross(pdf, *view.to_page(lon, lat))
-    for (lon, lat), on_map in zip(markers, shown[len(devices) :], strict=True):
+    markers_shown = shown[len(devices) : len(devices) + len(markers)]
+    for (lon, lat), on_map in zip(markers, markers_shown, strict=True):
         if on_map:
             _triangle(pdf, *view.to_page(lon, lat))
     _turning_point_labels(pdf, view, hazard)
     _scale_bar(pdf, view)
     _north_arrow(pdf)
-    _legend(pdf, fx, fy + fh + 2)
+    _legend(pdf, fx, fy + fh + 2, outcomes=show_outcomes, fences=any(fence_shown))
     pdf.set_fill_color(255)
     pdf.set_draw_color(0)
-    return view, shown.count(False)
+    off_map = shown[: len(devices) + len(markers)].count(False) + fence_shown.count(False)
+    return view, off_map
+
+
+def _fence_shown(fences: Sequence[Sequence[tuple[float, float]]], shown: Sequence[bool]) -> list[bool]:
+    """Per fence, whether every vertex is on the map (``shown``: per vertex, fences in order)."""
+    out = []
+    start = 0
+    for fence in fences:
+        out.append(all(shown[start : start + len(fence)]))
+        start += len(fence)
+    return out
 
 
 def _fill_polygons(
@@ -246,6 +272,15 @@ def _triangle(pdf: FPDF, x: float, y: float, size: float = 1.5) -> None:
     pdf.polygon([(x, y - size), (x + size, y + size * 0.8), (x - size, y + size * 0.8)], style="DF")
 
 
+def _fence(pdf: FPDF, points: Sequence[tuple[float, float]]) -> None:
+    pdf.set_draw_color(*FENCE_COLOUR)
+    pdf.set_line_width(FENCE_WIDTH_MM)
+    pdf.set_dash_pattern(*FENCE_DASH_MM)
+    pdf.polyline(list(points))
+    pdf.set_dash_pattern()  # solid again
+    pdf.set_draw_color(0)
+
+
 def nice_length_m(max_m: float) -> float:
     """The largest 1, 2 or 5 × 10ⁿ metres not above ``max_m``."""
     exponent = math.floor(math.log10(max_m))
@@ -288,11 +323,14 @@ def _north_arrow(pdf: FPDF) -> None:
     pdf.set_font(style="", size=9)
 
 
-def _legend(pdf: FPDF, x: float, y: float) -> None:
+def _legend(pdf: FPDF, x: float, y: float, *, outcomes: bool = True, fences: bool = False) -> None:
+    """One line of entries: the outcome kinds only on a map that may have outcomes (not on a
+    minefield record sheet), the fence only on a map that has fences."""
     pdf.set_font(size=7)
     pdf.set_line_width(0.2)
     entries: list[tuple[str, tuple[int, int, int]]] = [("hazard area (remaining)", HAZARD_FILL)]
-    entries += [(kind, colour) for kind, colour in reversed(OUTCOME_COLOURS.items())]
+    if outcomes:
+        entries += [(kind, colour) for kind, colour in reversed(OUTCOME_COLOURS.items())]
     for label, colour in entries:
         pdf.set_draw_color(*_darker(colour))
         pdf.set_fill_color(*colour)
@@ -305,6 +343,11 @@ def _legend(pdf: FPDF, x: float, y: float) -> None:
     _triangle(pdf, x + 1.5, y + 2)
     pdf.text(x + 4.5, y + 3.2, "marker")
     x += 7 + pdf.get_string_width("marker") + 3
+    if fences:
+        _fence(pdf, [(x, y + 2), (x + 6, y + 2)])
+        pdf.set_line_width(0.2)
+        pdf.text(x + 7, y + 3.2, "fence")
+        x += 10 + pdf.get_string_width("fence")
     pdf.set_text_color(*HAZARD_OUTLINE)
     pdf.text(x, y + 3.2, "1, 2 … turning points")
     pdf.set_text_color(0)

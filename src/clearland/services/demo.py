@@ -100,13 +100,9 @@ def create_demo(
         with store.read() as tx:
             populated = tx.count(RecordKind.HAZARD_AREA) > 0
         if populated and not force:
-            raise StateError(
-                f"{store.sqlite_path or store.url} already holds a registry: use another --db or --force"
-            )
-        if populated and store.sqlite_path is not None:
-            store.dispose()
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{store.sqlite_path}{suffix}").unlink(missing_ok=True)
+            raise StateError(f"{store.where} already holds a registry: use another --db or --force")
+        if populated:
+            store.wipe()
     init_registry(registry)
     date = dt.date(2026, 1, 15)
     with tempfile.TemporaryDirectory(prefix="clearland-demo-") as tmp:
@@ -124,7 +120,7 @@ def create_demo(
     with store.write() as tx:
         tx.set_meta("synthetic_demo", "true")
     return {
-        "database": str(store.sqlite_path or store.url),
+        "database": store.where,
         "synthetic": True,
         "admin_areas": admin["created"],
         "hazard_areas": hazards["created"],

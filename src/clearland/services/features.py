@@ -2,8 +2,10 @@
 their items filtered by bbox, date and public properties, paged, and one item by its id.
 
 Geometry is CRS84 (longitude, latitude on WGS84), as stored. Only public fields ever leave
-here: hazard areas and outcomes go through ``public_view`` (``queries.records(public=True)``),
-markers are built from the public ``markers`` field of activities.
+here: hazard areas, outcomes and admin areas go through ``public_view``
+(``queries.records(public=True)``); markers are built from the public ``markers`` field of
+activities and from the marker records (``MK-…``) of minefield marking reports, by their public
+fields only (never the minefield record they mark, ``minefield_ref``).
 
 A collection is read whole once per registry revision (and ``as_of`` date) and kept in a small
 cache, so paging through it costs one read, not one per page.
@@ -23,8 +25,8 @@ import numpy as np
 import shapely
 from numpy.typing import NDArray
 
-from clearland.domain.records import HAZARD_AREA, OUTCOME, RECORD_TYPES, FieldSpec, parse_date
-from clearland.domain.vocab import ActivityType, MarkerType, OutcomeKind, RecordKind
+from clearland.domain.records import ADMIN_AREA, HAZARD_AREA, OUTCOME, RECORD_TYPES, FieldSpec, parse_date
+from clearland.domain.vocab import ActivityType, MarkerCondition, MarkerType, OutcomeKind, RecordKind
 from clearland.errors import InputError, UnknownRecord
 from clearland.services import queries
 from clearland.services.registry import Registry
@@ -116,25 +118,53 @@ def _feature(state: Mapping[str, Any]) -> Feature:
     return Feature(id=str(state["ref"]), properties=properties, geometry=state["geometry"])
 
 
+#: the properties of every marker, whichever kind of report placed it
+MARKER_PROPERTIES = (
+    "type",
+    "description",
+    "condition",
+    "hazard_ref",
+    "installed_on",
+    "last_inspected",
+    "activity_ref",
+    "activity_type",
+    "organisation",
+    "date_of_information",
+)
+
+
 def _markers(registry: Registry, as_of: dt.date | None) -> list[Feature]:
-    """One point per marker placed by an approved activity, ``ACT-000003-M1`` and so on."""
+    """One feature per marker: those placed by an approved activity (a point each,
+    ``ACT-000003-M1`` and so on), then the marker records of minefield marking reports
+    (``MK-000001``: a point, or a line for a fence) by their public fields."""
     features = []
     for activity in queries.records(registry, RecordKind.ACTIVITY, as_of=as_of, public=True):
         for number, marker in enumerate(activity.get("markers") or [], start=1):
+            values = {
+                "type": marker.get("type"),
+                "description": marker.get("description"),
+                "activity_ref": activity["ref"],
+                "activity_type": activity.get("activity_type"),
+                "organisation": activity.get("organisation"),
+                "date_of_information": activity.get("date_of_information"),
+            }
             features.append(
                 Feature(
                     id=f"{activity['ref']}-M{number}",
-                    properties={
-                        "type": marker.get("type"),
-                        "description": marker.get("description"),
-                        "activity_ref": activity["ref"],
-                        "activity_type": activity.get("activity_type"),
-                        "organisation": activity.get("organisation"),
-                        "date_of_information": activity.get("date_of_information"),
-                    },
+                    properties={name: values.get(name) for name in MARKER_PROPERTIES},
                     geometry=shapely.Point(float(marker["lon"]), float(marker["lat"])),
                 )
             )
+    # public=True keeps the marker record's public fields only: its link to the minefield
+    # record (``minefield_ref``) never leaves here, nor anything of the record itself
+    for marker in queries.records(registry, RecordKind.MARKER, as_of=as_of, public=True):
+        features.append(
+            Feature(
+                id=str(marker["ref"]),
+                properties={name: marker.get(name) for name in MARKER_PROPERTIES},
+                geometry=marker["geometry"],
+            )
+        )
     return features
 
 
@@ -143,6 +173,8 @@ MARKER_FILTERS = (
     FieldSpec("activity_ref", "str", public=True, description="the activity that placed it"),
     FieldSpec("activity_type", "vocab", ActivityType, public=True),
     FieldSpec("organisation", "str", public=True),
+    FieldSpec("condition", "vocab", MarkerCondition, public=True, description="good · damaged · missing"),
+    FieldSpec("hazard_ref", "str", public=True, description="the hazard area it marks"),
 )
 
 COLLECTIONS: dict[str, Collection] = {
@@ -171,9 +203,22 @@ COLLECTIONS: dict[str, Collection] = {
         Collection(
             id="markers",
             title="Markers",
-            description="Signs, fences and permanent markers placed on the ground by approved activities.",
+            description=(
+                "Signs, fences and permanent markers placed on the ground: those placed by approved "
+                "activities and those of approved marking reports (MK-…, with their condition)."
+            ),
             filters=MARKER_FILTERS,
             read=_markers,
+        ),
+        Collection(
+            id="admin-areas",
+            title="Admin areas",
+            description=(
+                "The administrative areas the registry reports by (name, code, level), as imported "
+                "with `clearland import FILE --as admin-areas`."
+            ),
+            filters=tuple(s for s in ADMIN_AREA.fields if s.public),
+            read=_public_records(RecordKind.ADMIN_AREA),
         ),
     )
 }

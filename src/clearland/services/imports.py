@@ -30,7 +30,7 @@ from clearland.domain.records import RECORD_TYPES, FieldSpec, RecordType, allowe
 from clearland.domain.vocab import OnInvalid, RecordKind, ReportStatus, ReportType
 from clearland.errors import ConfigError, InputFileError, ValidationFailed
 from clearland.io import read_layer
-from clearland.io.types import RawFeature, SourceLayer
+from clearland.io.types import FeatureColumns, RawFeature, SourceLayer
 from clearland.services.approval import approve
 from clearland.services.gcpause import collector_paused
 from clearland.services.registry import Registry, acting_user, can_approve, init_registry, read_limits
@@ -95,16 +95,19 @@ def _import_file(
         hashing = beside.submit(file_sha256, path, stop)
         progress("read", 0, 1)
         try:
-            source = read_layer(path, layer=options.layer, limits=limits, csv_geometry=options.csv_geometry)
+            source = read_layer(
+                path, layer=options.layer, limits=limits, csv_geometry=options.csv_geometry, columnar=True
+            )
         except BaseException:
             stop.set()
             raise
         progress("read", 1, 1)
         sha256 = hashing.result()
-    feature_count = len(source.features)
+    feature_count = source.feature_count
     with _Checking(source, options, progress) as checking:
         # the raw features (file CRS, every property) are no longer needed: free them
         source.features.clear()
+        source.columns = None
         if options.on_invalid is OnInvalid.REJECT and checking.clean_so_far and registry.store.is_ready():
             # Nothing found so far, and under this policy nothing will be left out: the rows
             # are written while validity is checked beside (GEOS and SQLite each on a core),
@@ -323,9 +326,10 @@ class _Checking:
         if crs_note:
             self.notes.append(crs_note)
 
-        features = source.features
-        self.ids = [_FeatureId(f.number, f.fid) for f in features]
-        geoms = np.array([f.geometry for f in features], dtype=object)
+        table = source.feature_columns()
+        self.ids = [_FeatureId(n, fid) for n, fid in zip(table.numbers, table.fids, strict=True)]
+        geoms = np.empty(len(table), dtype=object)
+        geoms[:] = table.geometries
         if to_wgs84 is not None and len(geoms):
             present = np.array([g is not None for g in geoms])
             geoms[present] = shapely.transform(
@@ -355,16 +359,18 @@ class _Checking:
             quick_good = np.zeros(len(geoms), dtype=bool)
             quick_good[present] = quick_good_present
             self._quick_good = quick_good
-            checked, per_feature = _check_values(record_type, source, columns, constants, progress)
+            checked, per_feature = _check_values(record_type, source, table, columns, constants, progress)
             # the centres for the swapped-axes rule, of the canonical polygons
             self._candidates = np.flatnonzero(quick_good)
             self._centring = self._pool.submit(_centres, geoms[self._candidates].astype(object))
-            for index, feature in enumerate(features):
-                if feature.geometry_error:
-                    issue = _issue(self.name, feature, "geometry", feature.geometry_error, None, "unreadable")
-                    per_feature[index].append(issue)
-                elif not quick_good[index]:
+            errors = table.geometry_errors or [None] * len(table)
+            for index in np.flatnonzero(~quick_good).tolist():
+                if not errors[index]:
                     self._check_geometry(index, checked[index][1], geoms[index], per_feature)
+            for index, error in enumerate(errors):
+                if error:
+                    issue = _issue(self.name, self.ids[index], "geometry", error, None, "unreadable")
+                    per_feature[index].append(issue)
         except BaseException:
             self.close()
             raise
@@ -477,6 +483,7 @@ class _Checking:
 def _check_values(
     record_type: RecordType,
     source: SourceLayer,
+    table: FeatureColumns,
     columns: Mapping[str, str],
     constants: Mapping[str, Any],
     progress: Progress,
@@ -484,27 +491,27 @@ def _check_values(
     """(feature number, values) per feature, and its problems so far in this order: values
     that do not parse (by column), required fields left empty, keys given twice. Worked
     column by column: a column usually holds a handful of distinct values."""
-    features = source.features
     name = source.path.name
-    total = len(features)
+    total = len(table)
+    numbers, fids = table.numbers, table.fids
     progress("check", 0, total)
     names = list(columns)
+    empty: list[Any] = [None] * total
+    raw_columns = [table.properties.get(columns[field_name], empty) for field_name in names]
     parsed_columns = [
-        _parse_column(
-            record_type.field(field_name), [f.properties.get(columns[field_name]) for f in features]
-        )
-        for field_name in names
+        _parse_column(record_type.field(field_name), raws)
+        for field_name, raws in zip(names, raw_columns, strict=True)
     ]
     progress("check", total // 2, total)
     if parsed_columns:
         rows = [dict(zip(names, parsed, strict=True)) for parsed in zip(*parsed_columns, strict=True)]
     else:
-        rows = [{} for _ in features]
+        rows = [{} for _ in range(total)]
     if constants:
         rows = [{**constants, **values} for values in rows]
-    per_feature: list[list[dict[str, Any]]] = [[] for _ in features]
+    per_feature: list[list[dict[str, Any]]] = [[] for _ in range(total)]
     unparsed: dict[str, set[int]] = {}
-    for field_name, parsed in zip(names, parsed_columns, strict=True):
+    for field_name, parsed, raws in zip(names, parsed_columns, raw_columns, strict=True):
         column = columns[field_name]
         bad = [i for i, value in enumerate(parsed) if type(value) is _Invalid]
         unparsed[field_name] = set(bad)
@@ -513,13 +520,13 @@ def _check_values(
                 rows[i][field_name] = constants[field_name]
             else:
                 del rows[i][field_name]
-            raw = features[i].properties.get(column)
             message = f"{column}: {parsed[i].reason}"
-            per_feature[i].append(_issue(name, features[i], field_name, message, raw, "value"))
+            feature = _FeatureId(numbers[i], fids[i])
+            per_feature[i].append(_issue(name, feature, field_name, message, raws[i], "value"))
     stem = source.path.stem
-    for feature, values in zip(features, rows, strict=True):
+    for values, number, fid in zip(rows, numbers, fids, strict=True):
         if values.get("source_id") is None:
-            values["source_id"] = f"{stem}:{feature.fid or feature.number}"
+            values["source_id"] = f"{stem}:{fid or number}"
     for spec in record_type.fields:
         if not spec.required:
             continue
@@ -532,19 +539,20 @@ def _check_values(
         reported = unparsed.get(spec.name, set())
         for i, values in enumerate(rows):
             if values.get(spec.name) is None and i not in reported:
-                per_feature[i].append(_issue(name, features[i], spec.name, message, None, "required"))
+                feature = _FeatureId(numbers[i], fids[i])
+                per_feature[i].append(_issue(name, feature, spec.name, message, None, "required"))
     key_field = "ref" if "ref" in columns else "source_id"
     seen_keys: dict[str, int] = {}
-    for feature, values, issues in zip(features, rows, per_feature, strict=True):
+    for i, (values, issues) in enumerate(zip(rows, per_feature, strict=True)):
         key = values.get(key_field)
         if key is None:
             continue
         if key in seen_keys:
             message = f"duplicate {key_field} {key!r} (also feature {seen_keys[key]})"
-            issues.append(_issue(name, feature, key_field, message, key, "duplicate"))
+            issues.append(_issue(name, _FeatureId(numbers[i], fids[i]), key_field, message, key, "duplicate"))
         else:
-            seen_keys[key] = feature.number
-    return [(f.number, values) for f, values in zip(features, rows, strict=True)], per_feature
+            seen_keys[key] = numbers[i]
+    return list(zip(numbers, rows, strict=True)), per_feature
 
 
 def _parse_column(spec: FieldSpec, raws: list[Any]) -> list[Any]:

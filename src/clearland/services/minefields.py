@@ -23,6 +23,10 @@ from clearland.storage.repository import Tx
 #: report types whose content is a minefield record's details
 RESTRICTED_REPORTS = frozenset({ReportType.MINEFIELD_RECORD.value})
 CUSTODIAN = Role.RECORDS_CUSTODIAN
+#: links to a minefield record from other records (a CHA's, a marker's): its ref is one of its details
+CUSTODIAN_FIELDS = frozenset({"minefield_record_ref", "minefield_ref"})
+#: record kinds whose every field is a minefield record's detail
+CUSTODIAN_KINDS = frozenset({RecordKind.MINEFIELD_RECORD, RecordKind.INSPECTION})
 
 
 def is_custodian(user: dict[str, Any]) -> bool:
@@ -66,6 +70,25 @@ def check_report_access(tx: Tx, report_id: int, user: dict[str, Any] | str) -> N
     if report["type"] in RESTRICTED_REPORTS:
         who = acting_user(tx, user) if isinstance(user, str) else user
         require_custodian(who, f"report {report_id} (a minefield record)")
+
+
+def redact_changes(changes: list[dict[str, Any]], user: dict[str, Any]) -> list[dict[str, Any]]:
+    """A report's changes (``review.show_report``) as ``user`` may see them. For anyone but a
+    records custodian, the change of a minefield record or an inspection keeps only its kind, ref
+    and action, marked ``restricted``, and no change shows a link to a minefield record: what is
+    left is what the public layers and staff see of the CHA and its markers."""
+    if is_custodian(user):
+        return changes
+    kinds = {kind.value for kind in CUSTODIAN_KINDS}
+    shown = []
+    for change in changes:
+        if change["kind"] in kinds:
+            keep = {k: change[k] for k in ("kind", "ref", "action")}
+            shown.append({**keep, "fields": {}, "restricted": True})
+        else:
+            fields = {k: v for k, v in change["fields"].items() if k not in CUSTODIAN_FIELDS}
+            shown.append({**change, "fields": fields})
+    return shown
 
 
 def list_records(registry: Registry, *, as_of: dt.date | None = None) -> list[dict[str, Any]]:

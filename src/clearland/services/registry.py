@@ -61,7 +61,7 @@ def init_registry(registry: Registry) -> dict[str, Any]:
             created_admin = True
         revision = tx.revision()
     return {
-        "database": str(store.sqlite_path or store.url),
+        "database": store.where,
         "created": not existed,
         "created_admin": created_admin,
         "revision": revision,

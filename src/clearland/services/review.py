@@ -13,7 +13,7 @@ from clearland.domain.reconcile import next_status
 from clearland.domain.vocab import RecordKind, ReportStatus, ReportType, Role
 from clearland.errors import ConflictError, StateError
 from clearland.services.approval import approve, rebuild
-from clearland.services.minefields import check_report_access
+from clearland.services.minefields import check_report_access, redact_changes
 from clearland.services.registry import Registry, acting_user, require_role
 from clearland.services.transitions import plan_transitions
 
@@ -29,10 +29,13 @@ def list_reports(
 
 
 def show_report(registry: Registry, report_id: int) -> dict[str, Any]:
-    """The report, and per record what it says against the current state (before → after)."""
+    """The report, and per record what it says against the current state (before → after). A
+    minefield record's report is for records custodians only; of any other report, everyone else
+    sees no link to a minefield record and nothing of an inspection (``minefields.redact_changes``)."""
     registry.store.check_ready()
     with registry.store.read() as tx:
-        check_report_access(tx, report_id, registry.user_name)
+        user = acting_user(tx, registry.user_name)
+        check_report_access(tx, report_id, user)
         found = tx.list_reports(report_id=report_id)
         if not found:
             tx.get_report(report_id)  # raises UnknownRecord
@@ -89,7 +92,7 @@ def show_report(registry: Registry, report_id: int) -> dict[str, Any]:
             except StateError as exc:
                 preview["approval_refused"] = {"message": exc.message, "detail": exc.detail}
     result = _plain(report)
-    result["changes"] = records
+    result["changes"] = redact_changes(records, user)  # counted below as they are, redacted or not
     result.update(preview)
     result["summary"] = {
         "create": sum(1 for r in records if r["action"] == "create"),

@@ -151,11 +151,11 @@ def _known(store: Store) -> _Known | None:
 
 def _files_state(store: Store) -> tuple[Any, ...] | None:
     """What changes whenever a SQLite registry is written: inode, size and modification time
-    of the database file and of its WAL (absent: None). ``()`` for a server database (nothing
-    to look at: only ``STATE_MAX_AGE_S`` counts); None for a SQLite database with no file
-    (in memory, or missing), which is always read again."""
+    of the database file and of its WAL (absent: None). For a server database the writes this
+    process made to it (another process's writes count after ``STATE_MAX_AGE_S``); None for a
+    SQLite database with no file (in memory, or missing), which is always read again."""
     if store.sqlite_path is None:
-        return () if make_url(store.url).get_backend_name() != "sqlite" else None
+        return (store.writes_seen(),) if make_url(store.url).get_backend_name() != "sqlite" else None
     name = str(store.sqlite_path)
     if name in ("", ":memory:") or name.startswith("file:"):
         return None

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from clearland.domain.vocab import RecordKind
+from clearland.domain.reconcile import Change
+from clearland.domain.records import HAZARD_AREA
+from clearland.domain.vocab import HazardStatus, RecordKind
 from clearland.errors import ConfigError
 from clearland.reports import quality, stats
 from clearland.services.queries import records, registry_status
@@ -102,7 +105,50 @@ def release_statistics(
             groups[name]["total"] = whole["area_m2_net"]
     result["groups"] = groups
     result["devices_destroyed"] = _devices_destroyed(registry, by, as_of, admin if by != "month" else [])
+    if by == "month":
+        result["hazard_areas"] = opened_and_closed(registry, as_of=as_of)
     return result
+
+
+def opened_and_closed(registry: Registry, *, as_of: dt.date | None = None) -> dict[str, Any]:
+    """Hazard areas opened and closed per month, exact from the registry's history: an area is
+    *opened* in the month of its first approved version, and *closed* in the month of each
+    approved version that made its status ``closed`` (from any other status). Months are those of
+    the reports' date of information (YYYY-MM); only approved reports count (an unapproved one
+    is no longer part of any record's history). ``as_of``: the history up to that date."""
+    registry.store.check_ready()
+    with registry.store.read() as tx:
+        changes = tx.approved_changes_of_kind(RecordKind.HAZARD_AREA, as_of=as_of)
+    return hazard_area_events(changes.values())
+
+
+_DEFAULT_STATUS = next(s.default for s in HAZARD_AREA.fields if s.name == "status")
+
+
+def hazard_area_events(histories: Iterable[Sequence[Change]]) -> dict[str, Any]:
+    """``{"total": {"opened", "closed"}, "groups": {month: {"opened", "closed"}}}`` of the
+    approved changes of each hazard area (one sequence per record), folded in the order the
+    registry folds them (date of information, then approval)."""
+    groups: dict[str, Counter[str]] = defaultdict(Counter)
+    closed = HazardStatus.CLOSED.value
+    for history in histories:
+        ordered = sorted(history, key=lambda c: (c.date_of_information, c.seq))
+        if not ordered:
+            continue
+        groups[ordered[0].date_of_information.isoformat()[:7]]["opened"] += 1
+        status: Any = None
+        for change in ordered:
+            after = change.values.get("status", status if status is not None else _DEFAULT_STATUS)
+            if after == closed and status != closed:
+                groups[change.date_of_information.isoformat()[:7]]["closed"] += 1
+            status = after
+    total: Counter[str] = Counter()
+    for counts in groups.values():
+        total.update(counts)
+    return {
+        "total": {"opened": total["opened"], "closed": total["closed"]},
+        "groups": {m: {"opened": c["opened"], "closed": c["closed"]} for m, c in sorted(groups.items())},
+    }
 
 
 def _devices_destroyed(

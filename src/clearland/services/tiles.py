@@ -75,6 +75,7 @@ MAP_FIELDS = {
     "hazard-areas": frozenset({"ref", "category", "status", "marking", "hazard_types"}),
     "released-land": frozenset({"ref", "kind", "hazard_ref"}),
     "markers": frozenset({"id", "type"}),
+    "admin-areas": frozenset({"ref", "name", "code", "level"}),
 }
 
 IntArray = NDArray[np.int64]

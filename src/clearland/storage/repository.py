@@ -44,10 +44,14 @@ from clearland.storage.report_rows import ReportRows, _split, change_geom, curre
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 #: the newest migration; a test checks it against Alembic's own idea of the head
-SCHEMA_HEAD = "0006"
+SCHEMA_HEAD = "0007"
 LIST_FIELDS = {
     spec.name for rt in RECORD_TYPES.values() for spec in rt.fields if spec.kind in ("vocab_list", "str_list")
 }
+
+
+#: write transactions committed by this process, by database URL (``Store.writes_seen``)
+_WRITES: dict[str, int] = {}
 
 
 class Store:
@@ -66,6 +70,13 @@ class Store:
         self.dialect: SpatialDialect = dialect_for(self.engine)
         self.dialect.configure(self.engine)
 
+    @property
+    def where(self) -> str:
+        """The database for messages: the SQLite file, or the URL without its password."""
+        if self.sqlite_path is not None:
+            return str(self.sqlite_path)
+        return make_url(self.url).render_as_string(hide_password=True)
+
     def with_origin(self, source: str, remote: str | None = None) -> Store:
         """This store (the same engine) with writes recorded as coming from ``source``."""
         view = copy.copy(self)
@@ -79,7 +90,12 @@ class Store:
         """The applied migration, ``None`` for an empty or missing database."""
         if self.sqlite_path is not None and not self.sqlite_path.exists():
             return None
-        with self.engine.connect() as conn:
+        try:
+            conn = self.engine.connect()
+        except OperationalError as exc:
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
+            raise StorageError(f"cannot open the database {self.where}: {reason}") from exc
+        with conn:
             if not inspect(conn).has_table("alembic_version"):
                 return None
             version = conn.scalar(text("SELECT version_num FROM alembic_version"))
@@ -99,6 +115,18 @@ class Store:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
 
+    def wipe(self) -> None:
+        """Remove the registry: the SQLite file (and its WAL), or every clearland table of a
+        server database (the database itself and its extensions stay)."""
+        self.dispose()
+        if self.sqlite_path is not None:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{self.sqlite_path}{suffix}").unlink(missing_ok=True)
+            return
+        with self.engine.execution_options(clearland_write=True).begin() as conn:
+            t.metadata.drop_all(conn)
+            conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+
     def is_ready(self) -> bool:
         """The database holds a registry at this code's schema (``check_ready`` would pass)."""
         return self.schema_revision() == SCHEMA_HEAD
@@ -107,12 +135,11 @@ class Store:
         """Refuse to work on a database that is missing, or older/newer than this code."""
         current = self.schema_revision()
         if current is None:
-            where = self.sqlite_path or self.url
-            raise StorageError(f"no clearland registry at {where}: run `clearland init` first")
+            raise StorageError(f"no clearland registry at {self.where}: run `clearland init` first")
         if current != SCHEMA_HEAD:
             raise StorageError(
                 f"the registry's schema is at {current}, this clearland expects {SCHEMA_HEAD}: "
-                "run `clearland init` to upgrade it in place"
+                "run `clearland db upgrade` (or `clearland init`) to upgrade it in place"
             )
 
     @contextmanager
@@ -134,6 +161,12 @@ class Store:
                 raise Busy("another write holds the registry") from exc
             with transaction:
                 yield Tx(conn, self.dialect, self.origin)
+            _WRITES[self.url] = _WRITES.get(self.url, 0) + 1
+
+    def writes_seen(self) -> int:
+        """How many write transactions this process has committed to this database (by URL):
+        what a cache of a server database's state compares, as SQLite's file times are."""
+        return _WRITES.get(self.url, 0)
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -309,6 +342,14 @@ class Tx(ReportRows, AuthRows):
                 .where(condition, rc.c.geom_in_current.is_(True), rc.c.kind == kind.value)
                 .values(geom=current_geom(kind.value), geom_in_current=False)
             )
+
+    def mvt_tile(self, kind: RecordKind, layer: str, columns: Sequence[str], z: int, x: int, y: int) -> bytes:
+        """Tile z/x/y of the current rows of ``kind`` drawn in SQL by the database (PostGIS's
+        ``ST_AsMVT``; see ``PostGISDialect.mvt_tile``)."""
+        draw = getattr(self.dialect, "mvt_tile", None)
+        if draw is None:
+            raise StorageError(f"vector tiles drawn in SQL need PostGIS; this is {self.dialect.name}")
+        return bytes(draw(self.conn, t.CURRENT_TABLES[kind.value], layer, columns, z, x, y))
 
     def current(
         self,

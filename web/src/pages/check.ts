@@ -4,6 +4,7 @@
 import Feature from "ol/Feature";
 import GeoJSON from "ol/format/GeoJSON";
 import GPX from "ol/format/GPX";
+import KML from "ol/format/KML";
 import Point from "ol/geom/Point";
 import { createEmpty, extend, isEmpty } from "ol/extent";
 import {
@@ -23,6 +24,8 @@ import { probe, recordHref } from "./map";
 import type { Context, Page } from "./page";
 
 const MAX_HIGHLIGHTED = 50;
+/** a transparent 1×1 GIF: what a KML file's icons are drawn with, so none is ever fetched */
+const NO_ICON = "data:image/gif;base64,R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7";
 const COMPASS: MessageKey[] = [
   "compass.n",
   "compass.ne",
@@ -34,7 +37,12 @@ const COMPASS: MessageKey[] = [
   "compass.nw",
 ];
 
-export type CheckProbe = { highlightedRefs(): string[]; lastAnswer(): SafetyAnswer | null };
+export type CheckProbe = {
+  highlightedRefs(): string[];
+  lastAnswer(): SafetyAnswer | null;
+  /** the geometry types of the features of the query drawn (the file's, or the point clicked) */
+  drawnQuery(): string[];
+};
 
 declare global {
   interface Window {
@@ -165,7 +173,16 @@ async function drawnFile(file: File): Promise<Feature[]> {
   if (kind === "geojson" || kind === "json") {
     return new GeoJSON().readFeatures(await file.text(), options) as Feature[];
   }
-  return []; // KML and KMZ are checked by the server but not drawn here (see docs/web.md)
+  if (kind === "kml") {
+    // the file's own styles are not used (extractStyles: false), but OpenLayers still reads a
+    // KML <Style> and loads its icon at once; an icon may be on any host, and nothing may be
+    // fetched from another host (nor from this one on a file's say-so): every icon's address
+    // becomes an empty image in the page itself. A NetworkLink is never followed. The features
+    // are drawn in the page's own style, as GPX and GeoJSON are.
+    const kml = new KML({ extractStyles: false, showPointNames: false, iconUrlFunction: () => NO_ICON });
+    return kml.readFeatures(await file.text(), options) as Feature[];
+  }
+  return []; // KMZ (zipped KML) is checked by the server but not drawn here (see docs/web.md)
 }
 
 export async function checkPage(main: HTMLElement, ctx: Context): Promise<Page> {
@@ -339,7 +356,16 @@ export async function checkPage(main: HTMLElement, ctx: Context): Promise<Page> 
     map.getView().setZoom(2);
   }
   const mapProbe = probe(view);
-  const checkProbe: CheckProbe = { highlightedRefs: () => [...highlighted].sort(), lastAnswer: () => last };
+  const checkProbe: CheckProbe = {
+    highlightedRefs: () => [...highlighted].sort(),
+    lastAnswer: () => last,
+    drawnQuery: () =>
+      view.overlay
+        .getFeatures()
+        .filter((f) => f.get("role") === "query")
+        .map((f) => f.getGeometry()?.getType() ?? "none")
+        .sort(),
+  };
   return {
     title: t("check.title"),
     destroy() {

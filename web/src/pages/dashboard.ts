@@ -1,19 +1,29 @@
 // The programme dashboard, from the public statistics API: land left to release by admin area
-// (GET /stats?by=admin-area), land released per month by outcome kind and devices destroyed
-// (GET /stats/release?by=month), and hazard areas opened and closed per month (GET
-// /stats?by=status as of the end of each month: the change in the count of recorded areas and in
-// the count of closed ones). Charts are SVG drawn by charts.ts; every number is also in a table.
+// (GET /stats?by=admin-area: a map coloured by it, drawn from the admin-areas collection, a bar
+// chart and a table), land released per month by outcome kind, devices destroyed, and hazard
+// areas opened and closed per month, exact from the registry's history (all three from GET
+// /stats/release?by=month). Charts are SVG drawn by charts.ts; every number is also in a table.
+import Map from "ol/Map";
+import View from "ol/View";
+import GeoJSON from "ol/format/GeoJSON";
+import VectorLayer from "ol/layer/Vector";
+import VectorSource from "ol/source/Vector";
+import { defaults as defaultControls } from "ol/control";
+import { Fill, Stroke, Style } from "ol/style";
+import type { FeatureCollection, Geometry } from "geojson";
 import {
+  adminAreas,
   ApiProblem,
   releaseStatistics,
   statistics,
+  type AdminAreaProperties,
   type ReleaseStatistics,
   type Statistics,
 } from "../api";
 import { barChart, hbarChart, type Row, type Series } from "../charts";
 import { clear, facts, h } from "../dom";
 import { formatDate, formatNumber, lang, t, vocab } from "../i18n";
-import { CATEGORY_COLOURS, RELEASED_COLOUR } from "../mapview";
+import { ADMIN_COLOUR, CATEGORY_COLOURS, RELEASED_COLOUR, whenRendered } from "../mapview";
 import type { Context, Page } from "./page";
 
 const MONTHS = 12;
@@ -22,29 +32,39 @@ const DEVICE_COLOUR = "#7f1d1d";
 
 export type DashboardData = {
   byAdminArea: Statistics | null;
+  adminAreas: FeatureCollection<Geometry, AdminAreaProperties> | null;
   totals: Statistics;
   release: ReleaseStatistics;
-  openedClosed: Array<{ month: string; opened: number; closed: number; count: number; closedCount: number }>;
+  openedClosed: Array<{ month: string; opened: number; closed: number }>;
 };
+
+/** what the dashboard's map drew: each admin area, what remains in it, and its colour */
+export type DrawnArea = { name: string; remaining: number; colour: string };
 
 declare global {
   interface Window {
-    clearlandDashboard?: { data(): DashboardData };
+    clearlandDashboard?: { data(): DashboardData; mapAreas(): DrawnArea[]; whenMapRendered(): Promise<void> };
   }
+}
+
+/** land left to release, light to dark: no land left, then five equal steps up to the most */
+export const NO_LAND_COLOUR = "#f3f4f6";
+export const REMAINING_COLOURS = ["#fee2e2", "#fca5a5", "#f87171", "#dc2626", "#991b1b"];
+
+export function remainingColour(value: number, max: number): string {
+  if (!(value > 0) || !(max > 0)) return NO_LAND_COLOUR;
+  const step = Math.min(REMAINING_COLOURS.length - 1, Math.floor((value / max) * REMAINING_COLOURS.length));
+  return REMAINING_COLOURS[step];
 }
 
 const km2 = (m2: number) => formatNumber(m2 / 1_000_000, 3);
 const ha = (m2: number) => formatNumber(m2 / 10_000, 2);
 
-/** The last day of each of the ``count`` months up to ``last`` (YYYY-MM), and of the one before. */
-export function monthEnds(last: string, count: number): Array<{ month: string; asOf: string }> {
+/** The ``count`` months (YYYY-MM) up to and including ``last``, oldest first. */
+export function lastMonths(last: string, count: number): string[] {
   const [year, month] = last.split("-").map(Number);
   const out = [];
-  for (let i = count; i >= 0; i--) {
-    const first = new Date(Date.UTC(year, month - 1 - i, 1));
-    const end = new Date(Date.UTC(first.getUTCFullYear(), first.getUTCMonth() + 1, 0));
-    out.push({ month: first.toISOString().slice(0, 7), asOf: end.toISOString().slice(0, 10) });
-  }
+  for (let i = count - 1; i >= 0; i--) out.push(new Date(Date.UTC(year, month - 1 - i, 1)).toISOString().slice(0, 7));
   return out;
 }
 
@@ -70,37 +90,100 @@ function dataTable(id: string, caption: string, head: string[], rows: Array<[str
 }
 
 async function load(): Promise<DashboardData> {
+  const noAdminAreas = (error: unknown) => {
+    // 409: no admin areas in the registry to group by
+    if (error instanceof ApiProblem && error.status === 409) return null;
+    throw error;
+  };
   const [totals, release, byAdminArea] = await Promise.all([
     statistics({}),
     releaseStatistics("month"),
-    statistics({ by: "admin-area" }).catch((error: unknown) => {
-      // 409: no admin areas in the registry to group by
-      if (error instanceof ApiProblem && error.status === 409) return null;
-      throw error;
-    }),
+    statistics({ by: "admin-area" }).catch(noAdminAreas),
   ]);
-  const today = new Date().toISOString().slice(0, 10);
-  const last = (totals.latest_information ?? today).slice(0, 7);
-  const ends = monthEnds(last, MONTHS);
-  const states = await Promise.all(
-    ends.map(({ asOf }) => statistics({ by: "status", as_of: asOf < today ? asOf : today })),
-  );
-  const openedClosed = ends.slice(1).map(({ month }, i) => {
-    const before = states[i];
-    const now = states[i + 1];
-    const closed = (s: Statistics) => s.groups?.closed?.count ?? 0;
-    return {
-      month,
-      opened: now.count - before.count,
-      closed: closed(now) - closed(before),
-      count: now.count,
-      closedCount: closed(now),
-    };
-  });
-  return { byAdminArea, totals, release, openedClosed };
+  const areas = byAdminArea ? await adminAreas() : null;
+  const last = (totals.latest_information ?? new Date().toISOString()).slice(0, 7);
+  const events = release.hazard_areas?.groups ?? {};
+  const openedClosed = lastMonths(last, MONTHS).map((month) => ({
+    month,
+    opened: events[month]?.opened ?? 0,
+    closed: events[month]?.closed ?? 0,
+  }));
+  return { byAdminArea, adminAreas: areas, totals, release, openedClosed };
 }
 
-function adminSection(data: DashboardData): HTMLElement {
+/** A map of the admin areas, each coloured by the land left to release in it. */
+function adminMap(
+  target: HTMLElement,
+  areas: FeatureCollection<Geometry, AdminAreaProperties>,
+  groups: Record<string, { remaining_m2_net?: number }>,
+): { map: Map; drawn: () => DrawnArea[] } {
+  const max = Math.max(0, ...Object.values(groups).map((g) => g.remaining_m2_net ?? 0));
+  const source = new VectorSource({
+    features: new GeoJSON().readFeatures(areas, { featureProjection: "EPSG:3857" }),
+  });
+  const styles = new globalThis.Map<string, Style>();
+  const layer = new VectorLayer({
+    source,
+    style: (feature) => {
+      const colour = remainingColour(groups[String(feature.get("name"))]?.remaining_m2_net ?? 0, max);
+      let style = styles.get(colour);
+      if (!style) {
+        style = new Style({ fill: new Fill({ color: colour }), stroke: new Stroke({ color: ADMIN_COLOUR, width: 1 }) });
+        styles.set(colour, style);
+      }
+      return style;
+    },
+  });
+  target.setAttribute("tabindex", "0");
+  target.setAttribute("role", "application");
+  target.setAttribute("aria-label", t("dash.admin_map_label"));
+  const map = new Map({
+    target,
+    layers: [layer],
+    view: new View({ center: [0, 0], zoom: 2 }),
+    controls: defaultControls({ attribution: false, rotate: false }),
+  });
+  const extent = source.getExtent();
+  if (extent && source.getFeatures().length) map.getView().fit(extent, { padding: [10, 10, 10, 10] });
+  return {
+    map,
+    drawn: () =>
+      source
+        .getFeatures()
+        .map((f) => {
+          const name = String(f.get("name"));
+          const remaining = groups[name]?.remaining_m2_net ?? 0;
+          return { name, remaining, colour: remainingColour(remaining, max) };
+        })
+        .sort((a, b) => a.name.localeCompare(b.name)),
+  };
+}
+
+function mapLegend(groups: Record<string, { remaining_m2_net?: number }>): HTMLElement {
+  const max = Math.max(0, ...Object.values(groups).map((g) => g.remaining_m2_net ?? 0));
+  const swatch = (colour: string) => {
+    // set through the CSSOM: the Content-Security-Policy refuses style attributes
+    const el = h("span", { class: "swatch", "aria-hidden": "true", "data-colour": colour });
+    el.style.backgroundColor = colour;
+    return el;
+  };
+  const n = REMAINING_COLOURS.length;
+  return h(
+    "ul",
+    { class: "legend-list choropleth-legend", "aria-label": t("dash.admin_map_legend") },
+    h("li", {}, swatch(NO_LAND_COLOUR), h("span", {}, t("dash.admin_map_none"))),
+    ...REMAINING_COLOURS.map((colour, i) =>
+      h(
+        "li",
+        {},
+        swatch(colour),
+        h("span", {}, t("dash.admin_map_range", { from: ha((max * i) / n), to: ha((max * (i + 1)) / n) })),
+      ),
+    ),
+  );
+}
+
+function adminSection(data: DashboardData, mapEl: HTMLElement): HTMLElement {
   const section = h(
     "section",
     { "aria-labelledby": "admin-title", class: "dash-section" },
@@ -112,6 +195,17 @@ function adminSection(data: DashboardData): HTMLElement {
     return section;
   }
   const entries = Object.entries(stats.groups);
+  if (data.adminAreas?.features.length) {
+    section.append(
+      h(
+        "figure",
+        { class: "admin-map" },
+        mapEl,
+        h("figcaption", {}, t("dash.admin_map_caption")),
+        mapLegend(stats.groups),
+      ),
+    );
+  }
   const rows: Row[] = entries.map(([name, g]) => ({ label: name, values: { remaining: g.remaining_m2_net ?? 0 } }));
   section.append(
     hbarChart(rows, { key: "remaining", label: t("dash.remaining"), colour: CATEGORY_COLOURS.CHA }, {
@@ -209,21 +303,15 @@ function openedClosedSection(data: DashboardData): HTMLElement {
     h("h2", { id: "opened-title" }, t("dash.opened_title")),
     h("p", { class: "hint" }, t("dash.opened_hint")),
     barChart(
-      data.openedClosed.map((m) => ({ label: monthName(m.month), values: { opened: Math.max(0, m.opened), closed: Math.max(0, m.closed) } })),
+      data.openedClosed.map((m) => ({ label: monthName(m.month), values: { opened: m.opened, closed: m.closed } })),
       series,
       { label: t("dash.opened_chart"), stacked: false },
     ),
     dataTable(
       "opened-table",
       t("dash.opened_caption"),
-      [t("dash.month"), t("dash.opened"), t("dash.closed"), t("dash.count_end"), t("dash.closed_end")],
-      data.openedClosed.map((m) => [
-        m.month,
-        cell(m.opened, formatNumber(m.opened)),
-        cell(m.closed, formatNumber(m.closed)),
-        cell(m.count, formatNumber(m.count)),
-        cell(m.closedCount, formatNumber(m.closedCount)),
-      ]),
+      [t("dash.month"), t("dash.opened"), t("dash.closed")],
+      data.openedClosed.map((m) => [m.month, cell(m.opened, formatNumber(m.opened)), cell(m.closed, formatNumber(m.closed))]),
     ),
   );
 }
@@ -242,6 +330,7 @@ export async function dashboardPage(main: HTMLElement, _ctx: Context): Promise<P
   }
   clear(body);
   body.removeAttribute("aria-busy");
+  const mapEl = h("div", { class: "map admin-choropleth", id: "admin-map" });
   const tot = data.totals;
   body.append(
     facts(
@@ -262,12 +351,19 @@ export async function dashboardPage(main: HTMLElement, _ctx: Context): Promise<P
       ],
       "facts dash-totals",
     ),
-    h("div", { class: "dash-grid" }, adminSection(data), releaseSection(data), devicesSection(data), openedClosedSection(data)),
+    h("div", { class: "dash-grid" }, adminSection(data, mapEl), releaseSection(data), devicesSection(data), openedClosedSection(data)),
   );
-  const dashboardProbe = { data: () => data };
+  // drawn once its element is in the page, so the map knows its size
+  const drawnMap = data.adminAreas?.features.length && data.byAdminArea?.groups ? adminMap(mapEl, data.adminAreas, data.byAdminArea.groups) : null;
+  const dashboardProbe = {
+    data: () => data,
+    mapAreas: () => drawnMap?.drawn() ?? [],
+    whenMapRendered: () => (drawnMap ? whenRendered(drawnMap.map) : Promise.resolve()),
+  };
   return {
     title,
     destroy() {
+      drawnMap?.map.setTarget(undefined);
       if (window.clearlandDashboard === dashboardProbe) delete window.clearlandDashboard;
     },
     publish() {

@@ -4,6 +4,7 @@
 import Overlay from "ol/Overlay";
 import type { FeatureLike } from "ol/Feature";
 import type BaseLayer from "ol/layer/Base";
+import type VectorTileLayer from "ol/layer/VectorTile";
 import GeoJSON from "ol/format/GeoJSON";
 import { createEmpty } from "ol/extent";
 import type { Extent } from "ol/extent";
@@ -22,10 +23,14 @@ export type MapProbe = {
   whenRendered(): Promise<void>;
   renderedFeatureRefs(): string[];
   renderedFeatureCount(): number;
+  /** the refs (or ids) of the features a tile layer drew in view: "admin-areas", "markers"… */
+  renderedRefsOf(collection: string): string[];
   pixelOf(lon: number, lat: number): [number, number];
   fit(bbox: Extent): Promise<void>;
   viewBbox(): Extent;
   layerVisible(collection: string): boolean;
+  /** the layers' collections from the bottom of the map to the top */
+  layerOrder(): string[];
 };
 
 declare global {
@@ -51,6 +56,16 @@ export function probe(view: RegistryMap): MapProbe {
       [...new Set(inView().map((f) => f.get("ref")).filter((r): r is string => typeof r === "string"))].sort(),
     renderedFeatureCount: () =>
       inView().reduce((sum, f) => sum + (Number(f.get("count") ?? 0) > 1 ? Number(f.get("count")) : 1), 0),
+    renderedRefsOf(collection: string) {
+      const layer = map
+        .getLayers()
+        .getArray()
+        .find((l) => l.get("collection") === collection) as VectorTileLayer | undefined;
+      if (!layer) return [];
+      const found = layer.getFeaturesInExtent(map.getView().calculateExtent(map.getSize())) as FeatureLike[];
+      const refs = found.map((f) => f.get("ref") ?? f.get("id")).filter((r): r is string => typeof r === "string");
+      return [...new Set(refs)].sort();
+    },
     pixelOf(lon: number, lat: number) {
       const pixel = map.getPixelFromCoordinate(fromLonLat([lon, lat]));
       if (!pixel) throw new Error("the map has not been drawn yet");
@@ -62,6 +77,13 @@ export function probe(view: RegistryMap): MapProbe {
       await whenRendered(map);
     },
     viewBbox: () => view.viewLonLat(),
+    layerOrder: () =>
+      map
+        .getLayers()
+        .getArray()
+        .filter((layer) => typeof layer.get("collection") === "string")
+        .sort((a, b) => (a.getZIndex() ?? 0) - (b.getZIndex() ?? 0))
+        .map((layer) => String(layer.get("collection"))),
     layerVisible: (collection: string) =>
       map
         .getLayers()
@@ -75,6 +97,7 @@ function layerSwitcher(view: RegistryMap): HTMLElement {
     [view.hazards, t("layer.hazards")],
     [view.released, t("layer.released")],
     [view.markers, t("layer.markers")],
+    [view.admin, t("layer.admin")],
     [view.graticule, t("layer.graticule")],
     [view.basemap, t("layer.basemap")],
   ];

@@ -10,6 +10,7 @@ import {
   ApiProblem,
   decide,
   report,
+  unapprove,
   reports,
   type RecordChange,
   type ReportDetail,
@@ -18,7 +19,7 @@ import {
 import { append, clear, facts, h } from "../dom";
 import { formatDate, formatNumber, t, vocab } from "../i18n";
 import { createMap, registryChanged, toLonLat, type RegistryMap } from "../mapview";
-import { REVIEW_ROLES } from "../session";
+import { hasRole, REVIEW_ROLES, UNAPPROVE_ROLES } from "../session";
 import { whenRefused } from "./login";
 import { probe, recordHref, type MapProbe } from "./map";
 import type { Context, Page } from "./page";
@@ -58,6 +59,43 @@ function problemText(error: unknown): string {
   return t("error.api", { detail: error instanceof ApiProblem ? error.detail : String(error) });
 }
 
+/** how many approved reports the inbox lists for administrators (newest first) */
+const APPROVED_LISTED = 20;
+
+function reportTable(found: ReportSummary[], caption: string): HTMLTableElement {
+  return h(
+    "table",
+    { class: "hazard-table report-list" },
+    h("caption", {}, caption),
+    h(
+      "thead",
+      {},
+      h(
+        "tr",
+        {},
+        ...[t("review.report"), t("review.type"), t("field.date_of_information"), t("review.by"), t("review.records")].map(
+          (x) => h("th", { scope: "col" }, x),
+        ),
+      ),
+    ),
+    h(
+      "tbody",
+      {},
+      ...found.map((r) =>
+        h(
+          "tr",
+          { "data-report": r.id },
+          h("th", { scope: "row" }, h("a", { href: `#/review/${r.id}` }, t("review.open", { id: String(r.id) }))),
+          h("td", {}, vocab("report_type", r.type)),
+          h("td", {}, formatDate(r.date_of_information)),
+          h("td", {}, r.created_by),
+          h("td", {}, formatNumber(r.records)),
+        ),
+      ),
+    ),
+  );
+}
+
 async function inbox(main: HTMLElement, ctx: Context): Promise<Page> {
   let found: ReportSummary[];
   try {
@@ -68,39 +106,23 @@ async function inbox(main: HTMLElement, ctx: Context): Promise<Page> {
     main.append(h("h1", { id: "page-title" }, t("review.title")), h("p", { class: "error", role: "alert" }, problemText(error)));
     return { title: t("review.title"), destroy() {} };
   }
-  const list = found.length
-    ? h(
-        "table",
-        { class: "hazard-table report-list" },
-        h("caption", {}, t("review.count", { count: found.length })),
-        h(
-          "thead",
-          {},
-          h(
-            "tr",
-            {},
-            ...[t("review.report"), t("review.type"), t("field.date_of_information"), t("review.by"), t("review.records")].map(
-              (x) => h("th", { scope: "col" }, x),
-            ),
-          ),
-        ),
-        h(
-          "tbody",
-          {},
-          ...found.map((r) =>
-            h(
-              "tr",
-              { "data-report": r.id },
-              h("th", { scope: "row" }, h("a", { href: `#/review/${r.id}` }, t("review.open", { id: String(r.id) }))),
-              h("td", {}, vocab("report_type", r.type)),
-              h("td", {}, formatDate(r.date_of_information)),
-              h("td", {}, r.created_by),
-              h("td", {}, formatNumber(r.records)),
-            ),
-          ),
-        ),
-      )
-    : h("p", {}, t("review.empty"));
+  const list = found.length ? reportTable(found, t("review.count", { count: found.length })) : h("p", {}, t("review.empty"));
+  // administrators may withdraw an approved report: the latest ones, to open and unapprove
+  let approved: HTMLElement | null = null;
+  if (hasRole(UNAPPROVE_ROLES)) {
+    try {
+      const done = (await reports("approved")).slice(0, APPROVED_LISTED);
+      approved = h(
+        "section",
+        { "aria-labelledby": "approved-title", class: "approved-reports" },
+        h("h2", { id: "approved-title" }, t("review.approved_title")),
+        h("p", {}, t("review.approved_intro")),
+        done.length ? reportTable(done, t("review.approved_count", { count: done.length })) : h("p", {}, t("review.approved_none")),
+      );
+    } catch (error) {
+      approved = h("p", { class: "error", role: "alert" }, problemText(error));
+    }
+  }
   main.append(
     h(
       "section",
@@ -108,6 +130,7 @@ async function inbox(main: HTMLElement, ctx: Context): Promise<Page> {
       h("h1", { id: "page-title" }, t("review.title")),
       h("p", {}, t("review.intro")),
       list,
+      approved,
     ),
   );
   return { title: t("review.title"), destroy() {} };
@@ -267,6 +290,7 @@ async function detail(main: HTMLElement, ctx: Context, id: number): Promise<Page
         ),
       ),
       decided ? h("p", {}, t("review.already_decided", { status: vocab("report_status", r.status) })) : decisionForm(),
+      r.status === "approved" && hasRole(UNAPPROVE_ROLES) ? unapproveForm() : null,
     );
     view = createMap(mapEl, ctx.config, t("review.map_label"));
     const bbox = drawChanges(view, r.changes);
@@ -327,6 +351,62 @@ async function detail(main: HTMLElement, ctx: Context, id: number): Promise<Page
     };
     approve.addEventListener("click", () => run("approve"));
     reject.addEventListener("click", () => run("reject"));
+    return form;
+  }
+
+  /** Withdraw an approved report (administrators): the reason is required; the records it
+   * touched are rebuilt from the reports still approved. */
+  function unapproveForm(): HTMLElement {
+    const reason = h("textarea", { id: "unapprove-reason", name: "reason", rows: 3, required: true });
+    reason.setAttribute("aria-describedby", "unapprove-hint");
+    const button = h("button", { type: "submit", class: "reject" }, t("review.unapprove"));
+    const form = h(
+      "form",
+      { class: "decision no-print", "aria-labelledby": "unapprove-title" },
+      h("h2", { id: "unapprove-title" }, t("review.unapprove_title")),
+      h("p", { id: "unapprove-hint", class: "hint" }, t("review.unapprove_hint")),
+      h("label", { for: "unapprove-reason" }, t("review.unapprove_reason")),
+      reason,
+      h("div", { class: "decision-buttons" }, button),
+    );
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      if (!reason.value.trim()) {
+        reason.setCustomValidity(t("review.unapprove_reason_needed"));
+        reason.reportValidity();
+        return;
+      }
+      reason.setCustomValidity("");
+      button.disabled = true;
+      clear(outcome);
+      outcome.append(h("p", {}, t("review.deciding")));
+      unapprove(id, etag, reason.value.trim())
+        .then(async ({ body: result }) => {
+          registryChanged();
+          clear(outcome);
+          append(
+            outcome,
+            h(
+              "p",
+              { class: "success" },
+              t("review.unapproved", { id: String(id), revision: String(result.revision ?? "") }),
+            ),
+            h("p", {}, h("a", { href: "#/review" }, t("review.back"))),
+          );
+          await load();
+        })
+        .catch(async (error: unknown) => {
+          clear(outcome);
+          if (error instanceof ApiProblem && error.status === 409) {
+            outcome.append(h("p", { class: "error", role: "alert" }, t("review.conflict", { detail: error.detail })));
+            await load();
+            return;
+          }
+          outcome.append(h("p", { class: "error", role: "alert" }, problemText(error)));
+          button.disabled = false;
+        });
+    });
+    reason.addEventListener("input", () => reason.setCustomValidity(""));
     return form;
   }
 

@@ -99,7 +99,7 @@ def downgrade() -> None:
     ):
         op.execute(
             f"UPDATE report_changes SET geom = (SELECT c.geom FROM {table} AS c "
-            "WHERE c.record_id = report_changes.record_id), geom_in_current = 0 "
+            "WHERE c.record_id = report_changes.record_id), geom_in_current = false "
             f"WHERE geom_in_current AND kind = '{kind}'"
         )
     for table in _TABLES:
