@@ -55,7 +55,8 @@ def reference_densify(geom: shapely.Geometry, step_m: float = 5.0) -> shapely.Ge
         for (x0, y0), (x1, y1) in itertools.pairwise(coords):
             length = GEOD.inv(x0, y0, x1, y1)[2]
             out.append((x0, y0))
-            out.extend(GEOD.npts(x0, y0, x1, y1, int(length // step_m)))
+            if (count := int(length // step_m)) > 0:  # npts refuses 0 points (an edge < step_m)
+                out.extend(GEOD.npts(x0, y0, x1, y1, count))
         return [*out, out[0]]
 
     return shapely.Polygon(ring(list(geom.exterior.coords)), [ring(list(h.coords)) for h in geom.interiors])
