@@ -286,11 +286,16 @@ export async function mapPage(main: HTMLElement, ctx: Context): Promise<Page> {
   }
   // keep the view in the address, so a view can be shared or bookmarked
   let shown = true;
+  let address = window.location.hash;
   const keepView = () => {
-    if (!shown) return; // a move that ends after the page was left must not rewrite another page's address
+    // A move that ends after the page was left, or after the address was changed to another page
+    // whose hashchange is still on its way, must not rewrite that page's address: the router would
+    // then draw the map again instead of the page that was asked for.
+    if (!shown || window.location.hash !== address) return;
     const [w, s, e, n] = view.viewLonLat();
     const bbox = [w, s, e, n].map((v) => v.toFixed(5)).join(",");
     history.replaceState(null, "", `#/map?bbox=${bbox}`);
+    address = window.location.hash;
   };
   map.on("moveend", keepView);
 
