@@ -48,6 +48,19 @@ def database(path: Path) -> str:
     return _databases[key]
 
 
+@contextlib.contextmanager
+def postgis_database(folder: Path, name: str) -> Iterator[str]:
+    """A new PostGIS database for a test that needs PostGIS on either run: on the ``--postgis``
+    run in the run's cluster, otherwise in a throwaway cluster of its own (stopped afterwards)."""
+    if _cluster is not None:
+        yield database(folder / f"{name}.db")
+        return
+    from pgcluster import temporary_cluster
+
+    with temporary_cluster() as cluster:
+        yield cluster.create_database(name)
+
+
 def url(db: str | Path) -> str:
     """A SQLAlchemy URL for what ``database`` gave."""
     text = str(db)

@@ -35,7 +35,14 @@ MIN_PIECE_M2 = 0.01
 
 _POLYGONAL_TYPE_IDS = (3, 6)  # Polygon, MultiPolygon
 
-__all__ = ["NO_KEY", "OUTSIDE_ADMIN_AREAS", "totals", "totals_by", "totals_by_admin_area"]
+__all__ = [
+    "NO_KEY",
+    "OUTSIDE_ADMIN_AREAS",
+    "totals",
+    "totals_by",
+    "totals_by_admin_area",
+    "totals_measured",
+]
 
 
 def totals(geoms: Sequence[shapely.Geometry | None]) -> dict[str, Any]:
@@ -43,6 +50,21 @@ def totals(geoms: Sequence[shapely.Geometry | None]) -> dict[str, Any]:
     ``count`` is the number of items given, whatever their geometry."""
     areal = as_areal(geoms)
     return _summary(len(areal), areal, areas_m2(areal))
+
+
+def totals_measured(
+    count: int, separate_m2: float, shared: Sequence[shapely.Geometry | None]
+) -> dict[str, Any]:
+    """``totals`` of ``count`` items of which those apart from all others (and valid) were
+    measured already, ``separate_m2`` in all (each is its own net area), and the rest, ``shared``,
+    is given to measure and union here (``storage.areas``: the database measured the first)."""
+    areal = as_areal(shared)
+    areas = areas_m2(areal)
+    return {
+        "count": int(count),
+        "area_m2_sum": float(separate_m2 + areas.sum()),
+        "area_m2_net": float(separate_m2 + union_area_m2(areal, areas)),
+    }
 
 
 def totals_by(items: Sequence[tuple[str | None, shapely.Geometry | None]]) -> dict[str, dict[str, Any]]:

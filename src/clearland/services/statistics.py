@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from clearland.domain.reconcile import Change
@@ -14,12 +14,19 @@ from clearland.errors import ConfigError
 from clearland.reports import quality, stats
 from clearland.services.queries import records, registry_status
 from clearland.services.registry import Registry
+from clearland.storage.areas import ALL, AreaGroup
 
 GROUPINGS = ("status", "category", "admin-area")
 
 
 def statistics(registry: Registry, *, by: str | None = None, as_of: dt.date | None = None) -> dict[str, Any]:
     """Counts and areas: ``area_m2_sum`` adds each area, ``area_m2_net`` counts overlaps once."""
+    if by not in (None, *GROUPINGS):
+        raise ConfigError(f"--by {by}: choose one of {', '.join(GROUPINGS)}")
+    if as_of is None and by != "admin-area":
+        measured = _measured_by_the_database(registry, by)
+        if measured is not None:
+            return measured
     hazards = records(registry, RecordKind.HAZARD_AREA, as_of=as_of)
     geoms = [h["geometry"] for h in hazards]
     result: dict[str, Any] = {
@@ -64,6 +71,37 @@ def statistics(registry: Registry, *, by: str | None = None, as_of: dt.date | No
 
 RELEASE_GROUPINGS = ("month", "admin-area")
 RELEASED_KINDS = ("cancelled", "reduced", "cleared")
+
+
+def _measured_by_the_database(registry: Registry, by: str | None) -> dict[str, Any] | None:
+    """``statistics`` of the current registry with the areas measured in SQL where the database
+    can (PostGIS; ``storage.areas``): the same figures, without reading every geometry into
+    Python. None on a database that does not measure areas (SQLite)."""
+    registry.store.check_ready()
+    with registry.store.read() as tx:
+        everything = tx.area_groups(RecordKind.HAZARD_AREA)
+        if everything is None:
+            return None
+        left = tx.area_groups(RecordKind.HAZARD_AREA, exclude={"status": ["closed"]}, remaining=True) or {}
+        released = (
+            tx.area_groups(RecordKind.OUTCOME, group_by="kind", only={"kind": list(RELEASED_KINDS)}) or {}
+        )
+        grouped = tx.area_groups(RecordKind.HAZARD_AREA, group_by=by) if by else None
+
+    def measure(groups: Mapping[str | None, AreaGroup], key: str | None) -> dict[str, Any]:
+        group = groups.get(key, AreaGroup())
+        return stats.totals_measured(group.count, group.separate_m2, group.shared)
+
+    result: dict[str, Any] = {**registry_status(registry), "as_of": None}
+    result.update(measure(everything, ALL))
+    result["remaining_m2_net"] = measure(left, ALL)["area_m2_net"]
+    result["released_m2"] = {kind: measure(released, kind)["area_m2_net"] for kind in RELEASED_KINDS}
+    if by is None or grouped is None:
+        return result
+    named = {stats.NO_KEY if key is None else key: key for key in grouped}
+    result["by"] = by
+    result["groups"] = {name: measure(grouped, named[name]) for name in sorted(named)}
+    return result
 
 
 def release_statistics(

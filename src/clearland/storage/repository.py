@@ -37,6 +37,7 @@ from clearland.domain.reconcile import Change
 from clearland.domain.records import RECORD_TYPES
 from clearland.domain.vocab import RecordKind, ReportStatus
 from clearland.errors import Busy, StorageError
+from clearland.storage import areas
 from clearland.storage import schema as t
 from clearland.storage.auth_rows import AuthRows, Origin
 from clearland.storage.dialects import SpatialDialect, dialect_for
@@ -350,6 +351,25 @@ class Tx(ReportRows, AuthRows):
         if draw is None:
             raise StorageError(f"vector tiles drawn in SQL need PostGIS; this is {self.dialect.name}")
         return bytes(draw(self.conn, t.CURRENT_TABLES[kind.value], layer, columns, z, x, y))
+
+    def area_groups(
+        self,
+        kind: RecordKind,
+        *,
+        group_by: str | None = None,
+        only: Mapping[str, Sequence[str]] | None = None,
+        exclude: Mapping[str, Sequence[str]] | None = None,
+        remaining: bool = False,
+    ) -> dict[str | None, areas.AreaGroup] | None:
+        """Counts and geodesic areas of the current rows of ``kind`` measured by the database,
+        per value of ``group_by`` (``storage.areas``); None where the database does not measure
+        areas (SQLite): the caller reads the rows and measures them itself."""
+        if self.dialect.name != "postgresql":
+            return None
+        table = t.CURRENT_TABLES[kind.value]
+        return areas.area_groups(
+            self.conn, table, group_by=group_by, only=only, exclude=exclude, remaining=remaining
+        )
 
     def current(
         self,
