@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import numpy as np
 import pytest
 import shapely
 
@@ -12,7 +13,10 @@ from clearland.domain.vocab import OnInvalid, RecordKind
 from clearland.errors import ConflictError, InputFileError, ValidationFailed
 from clearland.services import exports, queries, statistics
 from clearland.services.imports import ImportOptions, import_file
+from clearland.services.registry import init_registry, open_registry
+from clearland.settings import Settings
 from conftest import BIH_ADM2, CAMBODIA, make_hazard_feature, reference_area_m2, square, write_geojson
+from dbs import contents, database, postgis
 
 D1, D2 = dt.date(2024, 3, 1), dt.date(2024, 9, 1)
 
@@ -277,3 +281,52 @@ def test_an_invalid_polygon_found_beside_the_writing_rolls_it_all_back(registry,
         assert tx.table_counts() == counts
     good = write_geojson(tmp_path / "good.geojson", features)
     assert import_file(registry, good, ImportOptions(date_of_information=D1))["created"] == 20
+
+
+def _timeless(tables):
+    """``contents`` without the times rows were written at."""
+    return {
+        name: sorted(
+            tuple("<time>" if v.startswith("datetime.datetime(") else v for v in row) for row in rows
+        )
+        for name, rows in tables.items()
+    }
+
+
+def test_new_polygons_land_the_same_by_the_fast_path_and_the_plain_one(tmp_path):
+    # Under --on-invalid reject, an import of new polygons starts its transaction before the
+    # geometry is canonical, fills the spatial index first and hands the bulk inserts to a writer
+    # thread; under skip it takes the plain path. Every row stored (geometry WKB, change rows,
+    # R*Tree boxes, areas) must be the same. More than 2,000 features: the bulk area path.
+    rng = np.random.default_rng(7)
+    features = []
+    for i in range(2500):
+        x, y = 17 + rng.random(), 44 + rng.random()
+        kind = i % 5
+        if kind == 0:  # a ring starting anywhere
+            geom = shapely.Point(x, y).buffer(0.002, quad_segs=int(rng.integers(2, 12)))
+        elif kind == 1:  # a hole
+            geom = square(x, y).difference(square(x + 0.002, y + 0.002, 0.002))
+        elif kind == 2:
+            geom = shapely.MultiPolygon([square(x, y), square(x + 0.02, y)])
+        elif kind == 3:  # a Z to drop
+            geom = shapely.Polygon([(x, y, 1.0), (x + 0.01, y, 2.0), (x, y + 0.01, 3.0)])
+        else:  # clockwise, from another corner
+            geom = shapely.Polygon([(x + 0.01, y), (x, y), (x, y + 0.01)])
+        types = "ap_mine;uxo" if i % 3 else None
+        features.append(make_hazard_feature(geom, id=f"p{i}", name=f"area {i}", hazard_types=types))
+    path = write_geojson(tmp_path / "new.geojson", features)
+    stored = []
+    for policy in (OnInvalid.REJECT, OnInvalid.SKIP):
+        db = database(tmp_path / f"{policy.value}.db")
+        registry = open_registry(Settings(), db=db)
+        init_registry(registry)
+        try:
+            result = import_file(registry, path, ImportOptions(on_invalid=policy, date_of_information=D1))
+        finally:
+            registry.close()
+        assert (result["created"], result["problems"]) == (2500, [])
+        stored.append(_timeless(contents(db)))
+    fast, plain = stored
+    assert len(fast.get("hazard_areas_rtree", [])) == (0 if postgis() else 2500)
+    assert fast == plain

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import itertools
 import os
+import struct
+import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -81,14 +83,53 @@ def in_threads(
 
 
 def wkb_2d(geoms: np.ndarray) -> np.ndarray:
-    """The geometries' WKB without Z or M. Plain ``to_wkb`` when none has either: the same
-    bytes, without the copy that ``output_dimension=2`` makes of every geometry."""
+    """The geometries' WKB without Z or M. When none has either: the bytes of plain
+    ``to_wkb``, without the copy that ``output_dimension=2`` makes of every geometry (and
+    polygons without holes written by ``_polygon_wkb``)."""
     geoms = np.asarray(geoms, dtype=object)
     present = geoms[geoms != None]  # noqa: E711  # element-wise
     if len(present) and (shapely.has_z(present) | shapely.has_m(present)).any():
         out: np.ndarray = shapely.to_wkb(geoms, output_dimension=2)
-    else:
-        out = shapely.to_wkb(geoms)
+        return out
+    return _plain_wkb(geoms)
+
+
+#: WKB of a polygon with one ring: byte order, type 3, one ring, its number of points (native
+#: byte order, as GEOS writes by default)
+_POLYGON_HEADER = struct.Struct("=BIII")
+_BYTE_ORDER = 1 if sys.byteorder == "little" else 0
+_WKB_CHUNK = 8192
+
+
+def _plain_wkb(geoms: np.ndarray) -> np.ndarray:
+    """``shapely.to_wkb(geoms)`` of geometries without Z or M, byte for byte. Polygons without
+    holes (nearly all that an import stores) are written here from their coordinates, in
+    chunks: GEOS's writer spends more on its stream than on the bytes (0.8 s for 100k polygons
+    of 5-200 vertices, against ~0.3 s here). Everything else goes to GEOS."""
+    out = np.empty(len(geoms), dtype=object)
+    if not len(geoms):
+        return out
+    simple = shapely.get_type_id(geoms) == 3
+    simple[simple] = ~shapely.is_empty(geoms[simple])
+    simple[simple] = shapely.get_num_interior_rings(geoms[simple]) == 0
+    chosen = np.flatnonzero(simple)
+    pack = _POLYGON_HEADER.pack
+    for start in range(0, len(chosen), _WKB_CHUNK):
+        at = chosen[start : start + _WKB_CHUNK]
+        part = geoms[at]
+        coords = np.ascontiguousarray(shapely.get_coordinates(part), dtype=np.float64)
+        counts = shapely.get_num_coordinates(part).tolist()
+        raw = coords.data.cast("B")
+        written = []
+        offset = 0
+        for count in counts:
+            end = offset + 16 * count
+            written.append(pack(_BYTE_ORDER, 3, 1, count) + raw[offset:end])
+            offset = end
+        out[at] = written
+    rest = ~simple
+    if rest.any():
+        out[rest] = shapely.to_wkb(geoms[rest])
     return out
 
 

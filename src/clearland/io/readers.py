@@ -11,6 +11,7 @@ import re
 import tempfile
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -216,23 +217,9 @@ def _read_file(
     if driver == "CSV":
         # every column as text, headers always on the first line, empty cells as null
         options = {"HEADERS": "YES", "EMPTY_STRING_AS_NULL": "YES", "AUTODETECT_TYPE": "NO"}
-    meta, table, notes = _gdal_read(
-        gdal_path, name, driver, display, limits, read_geometry=driver != "CSV", **options
-    )
-    fields = _unique([str(f) for f in meta["fields"]], notes)
-    if table.num_columns not in (len(fields) + 1, len(fields) + 2):
-        raise _gdal_error(display, driver, Exception("unexpected columns from GDAL"))
-    # read_arrow puts the fid column first and the geometry last; the fields lie between
-    # (by position, so an attribute that happens to be called "OGC_FID" cannot confuse it)
-    fids = table.column(0).to_pylist()
-    try:
-        columns = {field: _plain_column(table.column(i + 1)) for i, field in enumerate(fields)}
-    except UnicodeDecodeError as exc:
-        raise file_error(
-            f"cannot read {display}: its text is not UTF-8 (save the {LABELS[driver]} as UTF-8)",
-            display,
-            encoding=str(exc),
-        ) from None
+    read = _gdal_read(gdal_path, name, driver, display, limits, read_geometry=driver != "CSV", **options)
+    meta, notes, fids, columns = read.meta, read.notes, read.fids, read.columns
+    fields = list(columns)
     parsed: Sequence[tuple[shapely.Geometry | None, str | None]] | None = None
     geometries: Sequence[shapely.Geometry | None] = []
     if driver == "CSV":
@@ -241,17 +228,13 @@ def _read_file(
         crs = None
         notes.insert(0, "CSV has no CRS: coordinates are read as written; the importer decides")
     else:
-        if table.num_columns == len(fields) + 2:
-            wkb = table.column(table.num_columns - 1).to_numpy(zero_copy_only=False)
-            geometries = shapely.from_wkb(wkb, on_invalid="ignore")
-            del wkb
-        else:  # a table without geometry (e.g. a GeoPackage attribute table)
-            geometries = [None] * table.num_rows
+        # a table without geometry (e.g. a GeoPackage attribute table): None for each row
+        geometries = read.geometries if read.geometries is not None else [None] * len(fids)
         crs = crs_name(meta.get("crs"))
         if crs is None:
             hint = " (no .prj beside the shapefile)" if driver == "ESRI Shapefile" else ""
             notes.insert(0, f"{display} has no CRS{hint}: the importer decides")
-    del table
+    del read
     if driver == "KML":
         if parsed is None:
             parsed = [(g, None) for g in geometries]
@@ -392,6 +375,23 @@ def _choose_layer(names: list[str], layer: str | None, display: Path) -> str:
     )
 
 
+#: features per Arrow batch read from GDAL: each batch becomes Python values and geometries
+#: before the next is read, so neither the whole Arrow table nor a copy of every WKB is kept
+_BATCH_FEATURES = 10_000
+
+
+@dataclass
+class _GdalRead:
+    """A layer read through GDAL's Arrow stream: fids, the fields' plain values (``_unique``
+    names, in order) and the parsed geometries (``None`` when the layer has none)."""
+
+    meta: dict[str, Any]
+    notes: list[str]
+    fids: list[Any]
+    columns: dict[str, list[Any]]
+    geometries: Any  # a numpy object array of shapely geometries, or None: no geometry column
+
+
 def _gdal_read(
     gdal_path: str,
     layer: str,
@@ -400,24 +400,74 @@ def _gdal_read(
     limits: ReadLimits,
     read_geometry: bool,
     **options: str,
-) -> tuple[dict[str, Any], Any, list[str]]:
-    """read_arrow with GDAL's warnings kept as notes instead of escaping as RuntimeWarnings."""
+) -> _GdalRead:
+    """GDAL's Arrow stream (``pyogrio.raw.open_arrow``) batch by batch, each made into plain
+    values and shapely geometries at once: what ``read_arrow`` then converting the whole table
+    gives, without holding the table and a copy of its WKB (``read_arrow`` with
+    ``max_features`` also copies the whole table once more to combine its batches): half the
+    page faults, and the GeoPackage driver prepares the next batch meanwhile. Reading stops
+    past ``limits.max_features``. GDAL's warnings are kept as notes instead of escaping as
+    RuntimeWarnings."""
+    notes: list[str] = []
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             import pyogrio.raw  # imported on use: it is slow to import
 
-            meta, table = pyogrio.raw.read_arrow(
+            with pyogrio.raw.open_arrow(
                 gdal_path,
                 layer=layer,
                 read_geometry=read_geometry,
                 return_fids=True,
                 datetime_as_string=True,
-                max_features=limits.max_features + 1,
+                batch_size=_BATCH_FEATURES,
+                use_pyarrow=True,
                 **options,
-            )
+            ) as (meta, reader):
+                fields = _unique([str(f) for f in meta["fields"]], notes)
+                width = len(reader.schema)
+                if width not in (len(fields) + 1, len(fields) + 2):
+                    raise _gdal_error(display, driver, Exception("unexpected columns from GDAL"))
+                # the fid column comes first and the geometry last; the fields lie between (by
+                # position, so an attribute that happens to be called "OGC_FID" cannot confuse it)
+                fids: list[Any] = []
+                columns: dict[str, list[Any]] = {field: [] for field in fields}
+                parts: list[np.ndarray] = []
+                for batch in reader:
+                    fids.extend(batch.column(0).to_pylist())
+                    for i, field in enumerate(fields):
+                        columns[field].extend(_plain_column(batch.column(i + 1)))
+                    if width == len(fields) + 2:
+                        wkb = batch.column(width - 1).to_numpy(zero_copy_only=False)
+                        parts.append(shapely.from_wkb(wkb, on_invalid="ignore"))
+                        del wkb
+                    if len(fids) > limits.max_features:
+                        break
+    except InputFileError:
+        raise
+    except UnicodeDecodeError as exc:
+        raise file_error(
+            f"cannot read {display}: its text is not UTF-8 (save the {LABELS[driver]} as UTF-8)",
+            display,
+            encoding=str(exc),
+        ) from None
     except Exception as exc:  # pyogrio/GDAL raise several unrelated types
         raise _gdal_error(display, driver, exc) from None
+    notes[:0] = _gdal_notes(caught)
+    if len(fids) > limits.max_features:
+        raise file_error(
+            f"{display} has more than {limits.max_features:,} features (the limit)",
+            display,
+            limit_features=limits.max_features,
+        )
+    geometries = None
+    if width == len(fields) + 2:
+        geometries = np.concatenate(parts) if parts else np.empty(0, dtype=object)
+    return _GdalRead(meta=meta, notes=notes, fids=fids, columns=columns, geometries=geometries)
+
+
+def _gdal_notes(caught: Sequence[warnings.WarningMessage]) -> list[str]:
+    """GDAL's warnings as notes (other warnings go on as warnings)."""
     notes: list[str] = []
     for warning in caught:
         if issubclass(warning.category, RuntimeWarning | UserWarning):
@@ -425,14 +475,8 @@ def _gdal_read(
             if text not in notes and len(notes) < _MAX_NOTES:
                 notes.append(f"GDAL: {text}")
         else:
-            warnings.warn(warning.message, warning.category, stacklevel=2)
-    if table.num_rows > limits.max_features:
-        raise file_error(
-            f"{display} has more than {limits.max_features:,} features (the limit)",
-            display,
-            limit_features=limits.max_features,
-        )
-    return meta, table, notes
+            warnings.warn(warning.message, warning.category, stacklevel=3)
+    return notes
 
 
 # ----------------------------------------------------------------------------- CSV, KML

@@ -26,6 +26,7 @@ def approve(
     changes: list[dict[str, Any]] | None = None,
     *,
     sliver_min_m2: float = 1.0,
+    report: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Approve ``report_id`` and reconcile it. Raises ``ConflictError`` (and the caller's
     transaction rolls back) when another report says otherwise with the same date, and
@@ -33,13 +34,23 @@ def approve(
 
     ``changes``: the report's rows when the caller has just written them in this transaction;
     a row may also carry ``shape``, its geometry already parsed, and ``area_m2``, its geodesic
-    area already measured (an import has both at hand: the approval need not redo them)."""
-    report = tx.get_report(report_id)
+    area already measured (an import has both at hand: the approval need not redo them).
+    ``report``: the report's row, when the caller read it in this transaction (an import,
+    before its bulk inserts: an approval of new records then reads nothing until it writes)."""
+    if report is None or report["id"] != report_id:
+        report = tx.get_report(report_id)
     try:
         status = next_status(ReportStatus(report["status"]), "approve")
     except ValueError as exc:
         raise StateError(f"report {report_id}: {exc}") from None
-    seq = tx.next_approval_seq()
+    next_seq: list[int] = []
+
+    def approval_seq() -> int:
+        # read when first needed: an approval of new records only needs it at the end
+        if not next_seq:
+            next_seq.append(tx.next_approval_seq())
+        return next_seq[0]
+
     doi: dt.date = report["date_of_information"]
     by_kind: dict[str, list[dict[str, Any]]] = defaultdict(list)
     # ``changes``: the report's rows when the caller has just written them in this transaction
@@ -61,24 +72,41 @@ def approve(
         ids, created = tx.ensure_records(kind, [c["ref"] for c in kind_changes])
         existing = tx.approved_changes([ids[c["ref"]] for c in kind_changes if c["ref"] not in created])
         states = []
+        doi_text = doi.isoformat()
         for change in kind_changes:
+            ref = change["ref"]
+            state: dict[str, Any] | None
+            if ref in created:  # no earlier version: nothing to fold or conflict with
+                geom = change["geom"]
+                if geom is None:
+                    state = {
+                        **change["values"],
+                        "date_of_information": doi_text,
+                        "record_id": ids[ref],
+                        "ref": ref,
+                    }
+                    states.append(state)
+                    continue
+                state = {
+                    **change["values"],
+                    "geometry": bytes(geom),
+                    "date_of_information": doi_text,
+                    "record_id": ids[ref],
+                    "ref": ref,
+                }
+                # the state's geometry is the change's own: what the caller knows of it holds
+                shape, area = change.get("shape"), change.get("area_m2")
+                if shape is not None:
+                    state["_shape"] = shape
+                if area is not None:
+                    state["_area_m2"] = area
+                states.append(state)
+                continue
             values = dict(change["values"])
             if change["geom"] is not None:
                 values["geometry"] = bytes(change["geom"])
-            record_id = ids[change["ref"]]
-            state: dict[str, Any] | None
-            if change["ref"] in created:  # no earlier version: nothing to fold or conflict with
-                state = {**values, "date_of_information": doi.isoformat()}
-                state["record_id"] = record_id
-                state["ref"] = change["ref"]
-                if "geometry" in values:
-                    # the state's geometry is the change's own: what the caller knows of it holds
-                    for key in ("shape", "area_m2"):
-                        if change.get(key) is not None:
-                            state[f"_{key}"] = change[key]
-                states.append(state)
-                continue
-            new = Change(report_id=report_id, seq=seq, date_of_information=doi, values=values)
+            record_id = ids[ref]
+            new = Change(report_id=report_id, seq=approval_seq(), date_of_information=doi, values=values)
             history = existing.get(record_id, [])
             for c in conflicts(history, new):
                 found.append(
@@ -110,7 +138,7 @@ def approve(
             detail=found,
         )
     refresh_remaining(tx, touched_hazards, sliver_min_m2=sliver_min_m2)
-    tx.set_report_status(report_id, status, decided_by=approver["id"], approval_seq=seq)
+    tx.set_report_status(report_id, status, decided_by=approver["id"], approval_seq=approval_seq())
     revision = tx.bump_revision()
     result: dict[str, Any] = {"report": report_id, "records": applied, "revision": revision}
     if transitions:

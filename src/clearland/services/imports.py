@@ -6,9 +6,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
+import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -90,41 +91,63 @@ def _import_file(
     progress = progress or (lambda _stage, _done, _total: None)
     stop = threading.Event()
     with ThreadPoolExecutor(max_workers=1) as beside:
-        # the file is hashed while it is read (hashlib lets go of the GIL); a file the reader
-        # refuses (too big, not what it claims) stops the hashing
+        # the file is hashed while it is read and checked (hashlib lets go of the GIL), until
+        # the report needs it; a file the reader or the checks refuse stops the hashing
         hashing = beside.submit(file_sha256, path, stop)
-        progress("read", 0, 1)
         try:
+            progress("read", 0, 1)
             source = read_layer(
                 path, layer=options.layer, limits=limits, csv_geometry=options.csv_geometry, columnar=True
             )
-        except BaseException:
-            stop.set()
-            raise
-        progress("read", 1, 1)
-        sha256 = hashing.result()
+            progress("read", 1, 1)
+            return _checked_import(registry, path, options, progress, source, hashing.result)
+        finally:
+            stop.set()  # (done by then, unless something was refused)
+
+
+def _checked_import(
+    registry: Registry,
+    path: Path,
+    options: ImportOptions,
+    progress: Progress,
+    source: SourceLayer,
+    sha256: Callable[[], str],
+) -> dict[str, Any]:
+    """Check the features read and land them (``_import_file``); ``sha256`` gives the file's
+    hash (waiting for it) when the report needs it."""
     feature_count = source.feature_count
-    with _Checking(source, options, progress) as checking:
+    rejecting = options.on_invalid is OnInvalid.REJECT
+    with _Checking(source, options, progress, deferred=rejecting) as checking:
         # the raw features (file CRS, every property) are no longer needed: free them
         source.features.clear()
         source.columns = None
-        if options.on_invalid is OnInvalid.REJECT and checking.clean_so_far and registry.store.is_ready():
+        if not (checking.polygons_clean and registry.store.is_ready()):
+            checking.canonicalise()
+        if rejecting and checking.clean_so_far and registry.store.is_ready():
             # Nothing found so far, and under this policy nothing will be left out: the rows
             # are written while validity is checked beside (GEOS and SQLite each on a core),
             # and if it finds a problem the transaction rolls back: nothing was imported.
-            # Its problems come first, as if it had been checked before.
-            assumed = Prepared(
-                source=source, rows=checking.rows, problems=[], skipped=[], repaired=[], notes=checking.notes
-            )
-            with registry.store.write() as tx:
-                try:
-                    result = _write_import(
-                        tx, registry, path, options, assumed, feature_count, sha256, progress, checking.wkbs
-                    )
-                except Exception:
+            # Its problems come first, as if it had been checked before. (The geometry may
+            # not be canonical yet: ``_write_import`` has it made when it needs it.)
+            freeing: threading.Thread | None = None
+            try:
+                with registry.store.write() as tx:
+                    try:
+                        result = _write_import(
+                            tx, registry, path, options, None, feature_count, sha256, progress, checking
+                        )
+                    except Exception:
+                        _reject_problems(path, checking.result(), feature_count)
+                        raise
                     _reject_problems(path, checking.result(), feature_count)
-                    raise
-                _reject_problems(path, checking.result(), feature_count)
+                    # what the checking made (100k geometries, their WKB and values take a while
+                    # to free) is freed beside while the commit writes the rows out: sqlite3
+                    # lets go of the GIL meanwhile
+                    freeing = threading.Thread(target=checking.release().clear, name="clearland-free")
+                    freeing.start()
+            finally:
+                if freeing is not None:
+                    freeing.join()
             return result
         prepared = checking.result()
     _reject_problems(path, prepared, feature_count)
@@ -151,21 +174,48 @@ def _write_import(
     registry: Registry,
     path: Path,
     options: ImportOptions,
-    prepared: Prepared,
+    prepared: Prepared | None,
     feature_count: int,
-    sha256: str,
+    sha256: Callable[[], str],
     progress: Progress,
-    wkbs: np.ndarray | None = None,
+    checking: _Checking | None = None,
 ) -> dict[str, Any]:
     """Land the checked rows as one import report, in ``tx``; returns the import summary.
-    ``wkbs``: the rows' WKB, when already made."""
+    ``sha256`` gives the file's hash, when the report is written.
+    ``prepared``: the checked rows. Or ``checking`` (``prepared`` None): the rows checked so
+    far, none left out, their geometry maybe not canonical yet: it is made canonical here when
+    needed; for rows that all create new records, once the records are being created (the
+    database works on them meanwhile), and their areas come from ``checking`` too."""
+    if prepared is None:
+        if checking is None:
+            raise TypeError("_write_import needs prepared rows or a _Checking")
+        prepared = Prepared(
+            source=checking.source,
+            rows=checking.rows,
+            problems=[],
+            skipped=[],
+            repaired=[],
+            notes=checking.notes,
+        )
     source = prepared.source
     doi = options.date_of_information or dt.date.today()
     record_type = RECORD_TYPES[options.kind]
     user = acting_user(tx, registry.user_name)
     progress("match", 0, len(prepared.rows))
+    # matched by ref or source id: the values only, the geometry may not be canonical yet
     matched = _match_existing(tx, record_type, prepared.rows)
     new_rows = [i for i, m in enumerate(matched) if m is None]
+    later = checking is not None and len(new_rows) == len(matched) and can_approve(user)
+    wkbs: Sequence[bytes | None] | np.ndarray
+    if checking is not None and not later:
+        checking.canonicalise()
+        prepared.rows = checking.rows
+    if checking is not None and checking.wkbs is not None:
+        wkbs = checking.wkbs
+    elif later:
+        wkbs = [None] * len(prepared.rows)  # made by ``complete`` below
+    else:
+        wkbs = in_threads(_wkb_2d, np.array([g for _n, _v, g in prepared.rows], dtype=object))
     refs = iter(
         tx.allocate_refs(
             options.kind,
@@ -176,16 +226,16 @@ def _write_import(
     changes: list[tuple[str, Mapping[str, Any], bytes | None]] = []
     shapes: list[shapely.Geometry | None] = []
     unchanged = 0
-    if wkbs is None:
-        wkbs = in_threads(_wkb_2d, np.array([g for _n, _v, g in prepared.rows], dtype=object))
     for (_number, values, geom), current, wkb in zip(prepared.rows, matched, wkbs, strict=True):
-        incoming = dict(values)
         if current is None:
+            # (the values as they are when they hold no ref: ``insert_changes`` copies them)
+            incoming = dict(values) if "ref" in values else values
             ref = incoming.pop("ref", None) or next(refs)
             changes.append((ref, incoming, wkb))
             shapes.append(geom)
             continue
         ref = current["ref"]
+        incoming = dict(values)
         incoming.pop("ref", None)
         current_wkb = shapely.to_wkb(current["geometry"], output_dimension=2)
         diff = changed_values(current, incoming)
@@ -217,6 +267,21 @@ def _write_import(
         return result
     progress("write", 0, len(changes))
     count = len(changes)
+    complete = None
+    if later and checking is not None:
+        pending = checking
+
+        def complete() -> None:
+            # every row is a new record's change, in order: its canonical geometry and WKB
+            pending.canonicalise()
+            made = pending.wkbs if pending.wkbs is not None else _wkb_2d(np.array(shapes, dtype=object))
+            for i, ((ref, values, _none), (_n, _v, geom), wkb) in enumerate(
+                zip(changes, pending.rows, made, strict=True)
+            ):
+                changes[i] = (ref, values, wkb)
+                shapes[i] = geom
+
+    measured = checking is not None and checking.measures_areas() and count == len(prepared.rows)
     result.update(
         land_file_report(
             tx,
@@ -226,9 +291,11 @@ def _write_import(
             changes,
             date_of_information=doi,
             path=path,
-            sha256=sha256,
+            sha256=sha256(),
             summary=summary,
             shapes=shapes,
+            areas=checking.areas if measured and checking is not None else None,
+            complete=complete,
         )
     )
     progress("write", count, count)
@@ -248,11 +315,17 @@ def land_file_report(
     summary: dict[str, Any],
     sliver_min_m2: float = 1.0,
     shapes: Sequence[shapely.Geometry | None] | None = None,
+    areas: Callable[[], np.ndarray] | None = None,
+    complete: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     """Store a report made from a file and, when ``user`` may approve, approve it at once
     (in the caller's transaction). Returns ``report``, ``status`` and maybe ``revision``.
     ``shapes``: the changes' geometries, parsed (the approval then need not parse their WKB
-    again, and their areas are measured beside the database work)."""
+    again, and their areas are measured beside the database work); ``areas``: gives
+    ``geodesic_areas_m2(shapes)`` when it is being measured already. ``complete``: called once
+    the records exist, before the change rows are written; it puts the final WKB in
+    ``changes`` and the final geometries in ``shapes`` (their coordinates, so their boxes, as
+    before: an import makes them canonical then, while the database creates the records)."""
     report_id = tx.insert_report(
         type=report_type.value,
         status=ReportStatus.SUBMITTED,
@@ -270,23 +343,39 @@ def land_file_report(
         {"type": report_type.value, "file": path.name, "records": len(changes), "approved": approving},
     )
     if not approving:
+        if complete is not None:
+            complete()
         tx.insert_changes(report_id, kind, changes)
         return {"report": report_id, "status": "submitted"}
+    # read before the bulk inserts below: the approval of new records then reads nothing until
+    # it writes their current rows, and the database goes on with the inserts meanwhile
+    report = tx.get_report(report_id)
     with ThreadPoolExecutor(max_workers=1) as beside:
         # the approval needs the geodesic areas: measured (numpy, without the GIL) while the
         # database takes the records and the report's changes
-        measuring = beside.submit(geodesic_areas_m2, np.asarray(shapes, dtype=object)) if shapes else None
+        measured: Callable[[], np.ndarray] | None = None
+        if shapes and areas is None:
+            measured = beside.submit(geodesic_areas_m2, np.asarray(shapes, dtype=object)).result
+        elif shapes:
+            measured = areas
         # records are created up front, so each change row is written once, already linked to
         # its record; the geometry of a record it creates is written once too, in the record's
         # current row, and the change points at it
         record_ids, blank = tx.ensure_records(kind, [ref for ref, _v, _w in changes])
+        if shapes is not None and len(blank) == len(changes) and all(s is not None for s in shapes):
+            # every change creates its record with this geometry, and the approval below writes
+            # their current rows: their boxes go into the spatial index first (SQLite's R*Tree,
+            # its slowest part, filled while the change rows and the states are being made)
+            tx.box_new_current(kind, [record_ids[ref] for ref, _v, _w in changes], shapes)
+        if complete is not None:
+            complete()
         written = tx.insert_changes(report_id, kind, changes, record_ids, geom_in_current=blank)
         changes.clear()  # the written rows hold the same values; do not keep two lists alive
-        if shapes is not None and measuring is not None:
-            for row, shape, area in zip(written, shapes, measuring.result().tolist(), strict=True):
+        if shapes is not None and measured is not None:
+            for row, shape, area in zip(written, shapes, measured().tolist(), strict=True):
                 row["shape"] = shape
                 row["area_m2"] = area
-    outcome = approve(tx, report_id, user, written, sliver_min_m2=sliver_min_m2)
+    outcome = approve(tx, report_id, user, written, sliver_min_m2=sliver_min_m2, report=report)
     return {"report": report_id, "status": "approved", "revision": outcome["revision"]}
 
 
@@ -306,13 +395,21 @@ class _FeatureId(NamedTuple):
 
 
 class _Checking:
-    """Checking every feature, in two steps. On creation: the fields are read and the quick
-    geometry rules applied (null, empty, inside the world, type), and the geometry made
-    canonical. Then the slow rule, validity (GEOS), runs in threads until ``result``, which
-    gives what ``prepare`` gives. Meanwhile the caller may use ``rows`` if ``clean_so_far``:
-    they are what ``result`` keeps when validity finds nothing (under any policy)."""
+    """Checking every feature, in steps. On creation: the fields are read and the quick
+    geometry rules applied (null, empty, inside the world, type), and (unless ``deferred``)
+    the geometry made canonical (``canonicalise``). Then the slow rule, validity (GEOS), runs
+    in threads until ``result``, which gives what ``prepare`` gives. Meanwhile the caller may
+    use ``rows`` if ``clean_so_far``: they are what ``result`` keeps when validity finds
+    nothing (under any policy).
 
-    def __init__(self, source: SourceLayer, options: ImportOptions, progress: Progress) -> None:
+    ``deferred``: the caller calls ``canonicalise`` when it needs the canonical geometry (an
+    import of new polygons starts its transaction first, if ``polygons_clean``, and makes the
+    geometry canonical while the database creates the records). Until then ``rows`` hold the
+    geometry as read, and ``clean_so_far`` is not known."""
+
+    def __init__(
+        self, source: SourceLayer, options: ImportOptions, progress: Progress, *, deferred: bool = False
+    ) -> None:
         record_type = RECORD_TYPES[options.kind]
         self.record_type = record_type
         self.options = options
@@ -337,12 +434,20 @@ class _Checking:
                 lambda xy: np.column_stack(to_wgs84.transform(xy[:, 0], xy[:, 1])),
             )
         present = np.flatnonzero(np.array([g is not None for g in geoms], dtype=bool))
-        encode = options.on_invalid is OnInvalid.REJECT
-        #: the rows' WKB, when made here (``None`` for a row without geometry)
-        self.wkbs: np.ndarray | None = np.full(len(geoms), None, dtype=object) if encode else None
-        # a core for this thread, the others for the threads
-        workers = max(1, (os.cpu_count() or 1) - 1)
-        self._pool = ThreadPoolExecutor(max_workers=workers)
+        self._geoms, self._present = geoms, present
+        self._encode = options.on_invalid is OnInvalid.REJECT
+        #: the rows' WKB, when made by ``canonicalise`` (``None`` for a row without geometry)
+        self.wkbs: np.ndarray | None = None
+        # validity has a thread per core, but it is needed only at the end (before an import
+        # commits): its threads yield to the work the import waits on, and take what is left
+        workers = os.cpu_count() or 1
+        self._pool = ThreadPoolExecutor(max_workers=workers, initializer=_yielding_thread)
+        # the canonical form (GEOS, without the GIL), then the geodesic areas (see ``areas``)
+        # and the centres, made beside from the start: an import needs them early
+        self._beside = ThreadPoolExecutor(max_workers=1)
+        self._measuring: Future[np.ndarray] | None = None
+        self._canonical = False
+        self._result: Prepared | None = None
         try:
             # The slow rule first: validity, in threads (GEOS lets go of the GIL) while this
             # thread does the rest, which holds the GIL (new Python objects) and then, in an
@@ -352,32 +457,67 @@ class _Checking:
             self._validating = [
                 self._pool.submit(shapely.is_valid, geoms[part].astype(object)) for part in self._parts
             ]
-            canonical, quick_good_present, wkbs = _canonical(geoms[present].astype(object), encode)
-            geoms[present] = canonical
-            if self.wkbs is not None and wkbs is not None:
-                self.wkbs[present] = wkbs
+            self._normalising = self._beside.submit(_normal_form, geoms[present].astype(object))
+            # the quick rules on the geometry as read: the canonical form changes neither
+            # emptiness, nor type, nor bounds
             quick_good = np.zeros(len(geoms), dtype=bool)
-            quick_good[present] = quick_good_present
+            quick_good[present] = _quick_good(geoms[present].astype(object))
             self._quick_good = quick_good
             checked, per_feature = _check_values(record_type, source, table, columns, constants, progress)
-            # the centres for the swapped-axes rule, of the canonical polygons
-            self._candidates = np.flatnonzero(quick_good)
-            self._centring = self._pool.submit(_centres, geoms[self._candidates].astype(object))
-            errors = table.geometry_errors or [None] * len(table)
-            for index in np.flatnonzero(~quick_good).tolist():
-                if not errors[index]:
-                    self._check_geometry(index, checked[index][1], geoms[index], per_feature)
-            for index, error in enumerate(errors):
-                if error:
-                    issue = _issue(self.name, self.ids[index], "geometry", error, None, "unreadable")
-                    per_feature[index].append(issue)
+            self._checked = checked
+            self._errors = table.geometry_errors or [None] * len(table)
+            self.per_feature = per_feature
+            #: nothing found so far, every feature has a geometry that passes the quick rules
+            #: as a polygon: known before ``canonicalise``, and then ``clean_so_far`` is true
+            self.polygons_clean = (
+                not any(per_feature) and bool(quick_good.all()) and not any(self._errors) and len(geoms) > 0
+            )
+            self.rows = [(n, values, geom) for (n, values), geom in zip(checked, geoms, strict=True)]
+            self.clean_so_far = self.polygons_clean
+            if self.polygons_clean:
+                self._measure()
+            if not deferred:
+                self.canonicalise()
         except BaseException:
             self.close()
             raise
-        self.per_feature = per_feature
-        self.rows = [(number, values, geom) for (number, values), geom in zip(checked, geoms, strict=True)]
+
+    def _measure(self) -> None:
+        """Measure the canonical geometry's areas beside (once, when ``measures_areas``)."""
+        if self._measuring is None and self.measures_areas():
+            normalising = self._normalising
+            self._measuring = self._beside.submit(lambda: geodesic_areas_m2(normalising.result()))
+
+    def canonicalise(self) -> None:
+        """Take the canonical geometry (``_normal_form``, made beside since the start), make its
+        WKB under ``--on-invalid reject``, start measuring its areas and centres beside, and
+        say what the quick rules found (their messages name the canonical geometry). Then
+        ``rows`` hold the canonical geometry and ``clean_so_far`` is known. Once; later calls
+        do nothing."""
+        if self._canonical:
+            return
+        self._canonical = True
+        geoms, present = self._geoms, self._present
+        canonical = self._normalising.result()
+        self._measure()
+        geoms[present] = canonical
+        if self._encode:
+            self.wkbs = np.full(len(geoms), None, dtype=object)
+            self.wkbs[present] = _wkb_2d(canonical)
+        quick_good, checked, errors = self._quick_good, self._checked, self._errors
+        per_feature = self.per_feature
+        # the centres for the swapped-axes rule, of the canonical polygons
+        self._candidates = np.flatnonzero(quick_good)
+        self._centring = self._beside.submit(_centres, geoms[self._candidates].astype(object))
+        for index in np.flatnonzero(~quick_good).tolist():
+            if not errors[index]:
+                self._check_geometry(index, checked[index][1], geoms[index], per_feature)
+        for index, error in enumerate(errors):
+            if error:
+                issue = _issue(self.name, self.ids[index], "geometry", error, None, "unreadable")
+                per_feature[index].append(issue)
+        self.rows = [(n, values, geom) for (n, values), geom in zip(checked, geoms, strict=True)]
         self.clean_so_far = not any(per_feature)
-        self._result: Prepared | None = None
 
     def __enter__(self) -> _Checking:
         return self
@@ -387,6 +527,32 @@ class _Checking:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
+        self._beside.shutdown(wait=True, cancel_futures=True)
+
+    def release(self) -> list[Any]:
+        """Forget the rows, geometry, WKB and problems made so far (after their last use) and
+        hand them over, for the caller to free when it suits it."""
+        garbage = [self.rows, self._checked, self._geoms, self.wkbs, self.per_feature, self.ids, self._result]
+        self.rows, self._checked, self.per_feature, self.ids = [], [], [], []
+        self._geoms = np.empty(0, dtype=object)
+        self.wkbs = None
+        self._result = None
+        return garbage
+
+    def measures_areas(self) -> bool:
+        """Whether ``areas`` will give the rows' areas (known before ``canonicalise``): under
+        ``--on-invalid reject``, when every row has a geometry."""
+        return self._encode and len(self._present) == len(self._geoms)
+
+    def areas(self) -> np.ndarray:
+        """The geodesic areas of ``rows``' canonical geometries, in their order, as
+        ``geodesic_areas_m2`` gives them for those geometries (the same numbers: each is
+        measured on its own), measured beside since ``canonicalise`` (``measures_areas``):
+        what an approval of every row needs."""
+        self.canonicalise()
+        if self._measuring is None:
+            raise RuntimeError("the areas are not being measured")
+        return self._measuring.result()
 
     def _check_geometry(
         self, index: int, values: dict[str, Any], geom: Any, per_feature: list[list[dict[str, Any]]]
@@ -410,6 +576,7 @@ class _Checking:
         return self._result
 
     def _finish(self) -> Prepared:
+        self.canonicalise()
         rows, per_feature, options, record_type = self.rows, self.per_feature, self.options, self.record_type
         valid = np.zeros(len(rows), dtype=bool)
         for part, done in zip(self._parts, self._validating, strict=True):
@@ -570,16 +737,39 @@ def _parse_column(spec: FieldSpec, raws: list[Any]) -> list[Any]:
     return [distinct[raw] for raw in raws]
 
 
-def _canonical(geoms: np.ndarray, encode: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """The geometries in one canonical form (2D, ring order and orientation, so that the same
-    shape compares equal); which pass the quick rules as polygons: non-empty, polygonal,
-    inside the world (those that also are valid are plainly good: ``check_geometry`` would
-    find nothing); and, if ``encode``, their WKB."""
+#: how much lower the validity threads' priority is (Linux nice steps)
+_VALIDITY_NICENESS = 10
+
+
+def _yielding_thread() -> None:
+    """Lower this thread's CPU priority (Linux, where a thread has its own nice value): the
+    2-core machine's other core then goes first to the reading, the database writer and the
+    areas, which the import waits on, and validity gets what they leave; it has until the
+    commit. Elsewhere, or if refused, nothing changes."""
+    if sys.platform != "linux":
+        return
+    try:
+        me = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, me, os.getpriority(os.PRIO_PROCESS, me) + _VALIDITY_NICENESS)
+    except OSError:
+        pass
+
+
+def _normal_form(geoms: np.ndarray) -> np.ndarray:
+    """The geometries in one canonical form (2D, ring order and orientation), so that the same
+    shape compares equal."""
     flat = np.asarray(shapely.has_z(geoms) | shapely.has_m(geoms))
     if flat.any():
         geoms = geoms.copy()
         geoms[flat] = shapely.force_2d(geoms[flat])
-    geoms = shapely.normalize(geoms)
+    normal: np.ndarray = shapely.normalize(geoms)
+    return normal
+
+
+def _quick_good(geoms: np.ndarray) -> np.ndarray:
+    """Which geometries pass the quick rules as polygons: non-empty, polygonal, inside the
+    world (those that also are valid are plainly good: ``check_geometry`` would find nothing).
+    The same before and after ``_normal_form``, which changes none of these."""
     bounds = shapely.bounds(geoms)
     in_world = (
         np.isfinite(bounds).all(axis=1)
@@ -588,8 +778,8 @@ def _canonical(geoms: np.ndarray, encode: bool) -> tuple[np.ndarray, np.ndarray,
         & (bounds[:, 1] >= -90)
         & (bounds[:, 3] <= 90)
     )
-    quick_good = ~shapely.is_empty(geoms) & in_world & np.isin(shapely.get_type_id(geoms), (3, 6))
-    return geoms, quick_good, _wkb_2d(geoms) if encode else None
+    quick: np.ndarray = ~shapely.is_empty(geoms) & in_world & np.isin(shapely.get_type_id(geoms), (3, 6))
+    return quick
 
 
 def _centres(geoms: np.ndarray) -> np.ndarray:
@@ -721,6 +911,8 @@ def _match_existing(
     by_ref = {s["ref"]: s for s in tx.current(kind, refs=refs)} if refs else {}
     source_ids = [v["source_id"] for _n, v, _g in rows if not v.get("ref")]
     by_source = {s["source_id"]: s for s in tx.current(kind, source_ids=source_ids)} if source_ids else {}
+    if not by_ref and not by_source:  # all new (the first import of a file, say)
+        return [None] * len(rows)
     out = []
     for _n, values, _g in rows:
         if values.get("ref"):
@@ -731,11 +923,14 @@ def _match_existing(
 
 
 def file_sha256(path: Path, stop: threading.Event | None = None) -> str:
-    """The file's SHA-256 (hex); ``""`` when ``stop`` is set before the end."""
+    """The file's SHA-256 (hex); ``""`` when ``stop`` is set before the end. Read into one
+    buffer: a new 1 MiB block per read costs the kernel a fresh mapping each time."""
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
+    buffer = bytearray(1 << 20)
+    view = memoryview(buffer)
+    with path.open("rb", buffering=0) as handle:
+        while size := handle.readinto(buffer):
             if stop is not None and stop.is_set():
                 return ""
-            digest.update(block)
+            digest.update(view[:size])
     return digest.hexdigest()

@@ -25,6 +25,14 @@ A tile may show the registry as it was on a date (``as_of``), as the OGC API ite
 collection is then read as of that date (``services.features``, the same states), kept apart
 from the current one (a few dates at a time), and its tiles cached under that date.
 
+On PostgreSQL + PostGIS a tile of the current state is drawn by the database instead, one query
+per tile (``storage.vector_tiles``, told what each collection holds by ``services.tile_layers``
+and where the tile lies by ``tile_frame``): the same rules, the same features, counts and
+attributes, and no collection read into Python. So are the extent and fields of the TileJSON
+(the tables' boxes). Tiles as of a date stay on the Python path on every database: the states of
+a past date are folded from the reports in Python (``queries.records``), so there is no table
+for SQL to draw from. SQLite draws every tile in Python.
+
 The encoder is written here with numpy (the protobuf messages of the MVT 2.1 specification are
 few and small): encoding tens of thousands of features feature by feature in Python would cost
 seconds on a dense tile.
@@ -51,6 +59,8 @@ from clearland.services import queries
 from clearland.services.features import COLLECTIONS, Feature, collection
 from clearland.services.gcpause import collector_paused
 from clearland.services.registry import Registry
+from clearland.services.tile_layers import SQL_LAYERS
+from clearland.storage.vector_tiles import TileFrame
 
 EXTENT = 4096  # tile units across a tile
 BUFFER = 64  # tile units drawn beyond each edge (4 display pixels), so strokes join across tiles
@@ -261,13 +271,48 @@ def render(
     return _encode_tile(name, layer, drawn, fields), count
 
 
-def _draw(layer: _Layer, z: int, x: int, y: int, *, keep_small: bool) -> _Drawn:
+def _grid(z: int, x: int, y: int) -> tuple[float, float, float, float, tuple[float, float, float, float]]:
+    """Tile z/x/y in Web Mercator metres: its span, top-left corner (minx, maxy), tile units
+    per metre, and its box with the buffer (minx, miny, maxx, maxy)."""
     span = 2 * HALF_WORLD_M / 2**z  # metres across the tile
     minx = -HALF_WORLD_M + x * span
     maxy = HALF_WORLD_M - y * span
     scale = EXTENT / span  # tile units per metre
     pad = BUFFER / scale
-    box = (minx - pad, maxy - span - pad, minx + span + pad, maxy + pad)
+    return span, minx, maxy, scale, (minx - pad, maxy - span - pad, minx + span + pad, maxy + pad)
+
+
+def tile_frame(z: int, x: int, y: int) -> TileFrame:
+    """Tile z/x/y as a database drawing it in SQL needs it: the numbers ``_draw`` uses."""
+    span, minx, maxy, scale, box = _grid(z, x, y)
+
+    def lon(mx: float) -> float:
+        return math.degrees(mx / EARTH_RADIUS_M)
+
+    def lat(my: float) -> float:
+        return math.degrees(math.atan(math.sinh(my / EARTH_RADIUS_M)))
+
+    # in degrees, a hair wider (the exact test is made in metres); the top and bottom rows reach
+    # the poles, as the Python path presses what lies beyond ±MAX_LAT onto the square's edge
+    west, south, east, north = lon(box[0]) - 1e-9, lat(box[1]) - 1e-9, lon(box[2]) + 1e-9, lat(box[3]) + 1e-9
+    return TileFrame(
+        minx=minx,
+        maxy=maxy,
+        scale=scale,
+        box=box,
+        lonlat_box=(west, -90.0 if y == 2**z - 1 else south, east, 90.0 if y == 0 else north),
+        pixel_m=span / 256,
+        tolerance_m=span / 256 * SIMPLIFY_PIXELS,
+        cell=PIXEL * point_cell_pixels(z),
+        extent=EXTENT,
+        buffer=BUFFER,
+        max_lat=MAX_LAT,
+        earth_radius_m=EARTH_RADIUS_M,
+    )
+
+
+def _draw(layer: _Layer, z: int, x: int, y: int, *, keep_small: bool) -> _Drawn:
+    span, minx, maxy, scale, box = _grid(z, x, y)
     found = np.sort(layer.tree.query(shapely.box(*box))) if len(layer.geometries) else np.array([], int)
     pixel_m = span / 256
     bounds = layer.bounds[found]
@@ -553,7 +598,8 @@ def _value(value: Any) -> bytes:
 
 class Tiles:
     """The tiles of one registry's public collections. Safe to share between threads; keeps
-    the drawable collections of the current revision and up to ``cache_bytes`` of tiles."""
+    up to ``cache_bytes`` of tiles, and the drawable collections of the current revision where
+    the database does not draw tiles itself (SQLite) and of the last few ``as_of`` dates."""
 
     def __init__(self, registry: Registry, *, cache_bytes: int = 64 * 1024**2) -> None:
         self.registry = registry
@@ -564,6 +610,10 @@ class Tiles:
         self._cache: OrderedDict[TileKey, Tile] = OrderedDict()
         self._cached_bytes = 0
         self._cache_lock = threading.Lock()
+        # whether the database draws the current state's tiles in SQL (None: not asked yet),
+        # and the extent of each collection it gave, with the revision it was measured at
+        self._in_sql: bool | None = None
+        self._extents: dict[str, tuple[int, tuple[float, float, float, float] | None]] = {}
 
     def tile(self, collection_id: str, z: int, x: int, y: int, as_of: dt.date | None = None) -> Tile:
         """Tile z/x/y of a collection as it is now, or as it was on ``as_of``."""
@@ -576,21 +626,21 @@ class Tiles:
             if cached is not None and cached.revision == revision:
                 self._cache.move_to_end(key)
                 return cached
-        layer = self._layer(spec.id, revision, as_of)
-        # a dense tile makes tens of thousands of short-lived geometries: without the pause,
-        # the cyclic collector walks the whole collection again and again (0.6 s on 100k areas)
-        with collector_paused():
-            data, count = render(
-                layer,
-                spec.id,
-                z,
-                x,
-                y,
-                keep_small=spec.id in HAZARD_COLLECTIONS,
-                fields=None if z >= DETAIL_ZOOM else MAP_FIELDS.get(spec.id),
-            )
+        fields = None if z >= DETAIL_ZOOM else MAP_FIELDS.get(spec.id)
+        drawn = self._draw_in_sql(spec.id, z, x, y, fields) if as_of is None else None
+        if drawn is None:
+            layer = self._layer(spec.id, revision, as_of)
+            # a dense tile makes tens of thousands of short-lived geometries: without the pause,
+            # the cyclic collector walks the whole collection again and again (0.6 s on 100k areas)
+            with collector_paused():
+                data, count = render(
+                    layer, spec.id, z, x, y, keep_small=spec.id in HAZARD_COLLECTIONS, fields=fields
+                )
+            revision = layer.revision
+        else:
+            data, count, revision = drawn
         digest = hashlib.blake2b(RENDERING.encode() + b"\0" + data, digest_size=12).hexdigest()
-        tile = Tile(spec.id, z, x, y, layer.revision, data, count, etag=f'"{digest}"', as_of=as_of)
+        tile = Tile(spec.id, z, x, y, revision, data, count, etag=f'"{digest}"', as_of=as_of)
         self._remember(key, tile)
         return tile
 
@@ -599,14 +649,21 @@ class Tiles:
     ) -> tuple[float, float, float, float] | None:
         """The collection's extent in longitude/latitude (None when it is empty)."""
         spec = collection(collection_id)
-        return self._layer(spec.id, self.revision(), as_of).lonlat_bounds
+        revision = self.revision()
+        if as_of is None:
+            measured = self._extent_in_sql(spec.id, revision)
+            if measured is not None:
+                return measured[0]
+        return self._layer(spec.id, revision, as_of).lonlat_bounds
 
     def fields(self, collection_id: str, as_of: dt.date | None = None) -> dict[str, str]:
         """The attributes a tile of this collection may carry, each with a word on it."""
         spec = collection(collection_id)
         described = {f.name: f.description or f.name.replace("_", " ") for f in spec.filters}
-        layer = self._layer(spec.id, self.revision(), as_of)
-        out = {name: described.get(name, name.replace("_", " ")) for name in layer.names}
+        revision = self.revision()
+        measured = self._extent_in_sql(spec.id, revision) if as_of is None else None
+        names = measured[1] if measured is not None else self._layer(spec.id, revision, as_of).names
+        out = {name: described.get(name, name.replace("_", " ")) for name in names}
         out[COUNT_FIELD] = "on a point standing for several features: how many"
         return out
 
@@ -616,6 +673,51 @@ class Tiles:
     def cache_info(self) -> Mapping[str, int]:
         with self._cache_lock:
             return {"tiles": len(self._cache), "bytes": self._cached_bytes}
+
+    def _draw_in_sql(
+        self, collection_id: str, z: int, x: int, y: int, fields: frozenset[str] | None
+    ) -> tuple[bytes, int, int] | None:
+        """Tile z/x/y of the current state drawn by the database in one query (PostGIS), with
+        the revision it shows; None where the database does not draw tiles (SQLite)."""
+        layer = SQL_LAYERS.get(collection_id)
+        if layer is None or self._in_sql is False:
+            return None
+        with self.registry.store.read() as tx:
+            drawer = tx.vector_tiles()
+            self._in_sql = drawer is not None
+            if drawer is None:
+                return None
+            drawn = drawer.draw(layer, tile_frame(z, x, y), fields)
+            revision = tx.revision()
+        if drawn is None:  # the database failed on it (logged): drawn in Python instead
+            return None
+        data, count = drawn
+        return (data if count else b""), count, revision
+
+    def _extent_in_sql(
+        self, collection_id: str, revision: int
+    ) -> tuple[tuple[float, float, float, float] | None, list[str]] | None:
+        """The current extent of a collection measured by the database, and the attributes its
+        tiles carry (as ``_Layer.names``: none of a collection without features, but ``id``);
+        None where the database does not draw tiles."""
+        layer = SQL_LAYERS.get(collection_id)
+        if layer is None or self._in_sql is False:
+            return None
+        with self._layer_lock:
+            known = self._extents.get(collection_id)
+        if known is None or known[0] != revision:
+            with self.registry.store.read() as tx:
+                drawer = tx.vector_tiles()
+                self._in_sql = drawer is not None
+                if drawer is None:
+                    return None
+                known = (tx.revision(), drawer.extent(layer))
+            with self._layer_lock:
+                self._extents[collection_id] = known
+        bounds = known[1]
+        with_id = not any(f.name == "ref" for f in COLLECTIONS[collection_id].filters)
+        names = layer.names if bounds is not None else (["id"] if with_id else [])
+        return bounds, names
 
     def _layer(self, collection_id: str, revision: int, as_of: dt.date | None = None) -> _Layer:
         """The collection at this revision, now or as of a date: the current ones are kept,

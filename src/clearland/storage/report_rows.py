@@ -132,31 +132,45 @@ class ReportRows:
         in this transaction, with this geometry: it is written once, in the current row, and
         the change points at it (``Tx.unshare_geometry`` copies it here before that row changes)."""
         ids = record_ids or {}
-        rows = [
+        refs = [ref for ref, _values, _wkb in changes]
+        values = [dict(v) for _ref, v, _wkb in changes]
+        wkbs = [wkb for _ref, _values, wkb in changes]
+        linked = [ids.get(ref) for ref in refs]
+        shared = set(geom_in_current)
+        # written by column (no tuple per row); a change whose geometry is its record's own
+        # points at the current row instead of holding a copy
+        in_current = (
+            [
+                ref in shared and wkb is not None and rid is not None
+                for ref, wkb, rid in zip(refs, wkbs, linked, strict=True)
+            ]
+            if shared
+            else [False] * len(refs)
+        )
+        self.dialect.insert_columns(
+            self.conn,
+            t.report_changes,
+            {
+                "report_id": [report_id] * len(refs),
+                "kind": [kind.value] * len(refs),
+                "ref": refs,
+                "record_id": linked,
+                "values": values,
+                "geom": [None if flag else wkb for wkb, flag in zip(wkbs, in_current, strict=True)],
+                "geom_in_current": in_current,
+            },
+        )
+        return [
             {
                 "report_id": report_id,
                 "kind": kind.value,
                 "ref": ref,
-                "record_id": ids.get(ref),
-                "values": dict(values),
+                "record_id": rid,
+                "values": v,
                 "geom": wkb,
             }
-            for ref, values, wkb in changes
+            for ref, rid, v, wkb in zip(refs, linked, values, wkbs, strict=True)
         ]
-        shared = set(geom_in_current)
-        names = ["report_id", "kind", "ref", "record_id", "values", "geom", "geom_in_current"]
-        self.dialect.insert_rows(
-            self.conn,
-            t.report_changes,
-            names,
-            (
-                (r["report_id"], r["kind"], r["ref"], r["record_id"], r["values"], None, True)
-                if r["ref"] in shared and r["geom"] is not None and r["record_id"] is not None
-                else (r["report_id"], r["kind"], r["ref"], r["record_id"], r["values"], r["geom"], False)
-                for r in rows
-            ),
-        )
-        return rows
 
     def get_report(self, report_id: int) -> dict[str, Any]:
         row = self.conn.execute(select(t.reports).where(t.reports.c.id == report_id)).mappings().first()

@@ -42,6 +42,7 @@ from clearland.storage import schema as t
 from clearland.storage.auth_rows import AuthRows, Origin
 from clearland.storage.dialects import SpatialDialect, dialect_for
 from clearland.storage.report_rows import ReportRows, _split, change_geom, current_geom
+from clearland.storage.vector_tiles import PostGISTiles
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 #: the newest migration; a test checks it against Alembic's own idea of the head
@@ -161,7 +162,9 @@ class Store:
                     raise
                 raise Busy("another write holds the registry") from exc
             with transaction:
-                yield Tx(conn, self.dialect, self.origin)
+                tx = Tx(conn, self.dialect, self.origin)
+                yield tx
+                tx.check_boxes_written()
             _WRITES[self.url] = _WRITES.get(self.url, 0) + 1
 
     def writes_seen(self) -> int:
@@ -187,6 +190,9 @@ class Tx(ReportRows, AuthRows):
         self._created: dict[str, dict[str, int]] = {}
         # refs handed out by ``allocate_refs`` in this transaction: no record has them yet
         self._allocated: dict[str, set[str]] = {}
+        # spatial index boxes added by ``box_new_current`` whose rows are not written yet: by
+        # kind, (record id -> row of the bounds, the bounds: minx, miny, maxx, maxy per row)
+        self._boxed: dict[str, list[tuple[dict[int, int], np.ndarray]]] = {}
 
     # -- refs -------------------------------------------------------------------------------
     def allocate_refs(self, kind: RecordKind, prefix: str, count: int) -> list[str]:
@@ -324,14 +330,52 @@ class Tx(ReportRows, AuthRows):
             for c in table.columns
             if c.name not in ("geom", "remaining_geom", "minx", "miny", "maxx", "maxy")
         ]
-        self.dialect.insert_rows(
-            self.conn,
-            table,
-            [*names, "geom", "minx", "miny", "maxx", "maxy"],
-            _to_rows(names, states, wkbs, bounds.tolist()),
-        )
+        # in parts: the database (SQLite's writer thread) takes one while the next is made
+        for start in range(0, len(states), _CURRENT_PART):
+            end = start + _CURRENT_PART
+            part = _to_columns(names, states[start:end], wkbs[start:end], bounds[start:end])
+            self.dialect.insert_columns(self.conn, table, part)
+        todo = np.ones(len(ids), dtype=bool)
+        for rows, boxes in self._boxed.get(kind.value, []):
+            # some boxes are in the index already (``box_new_current``): the same ones?
+            at = np.array([rows.pop(rid, -1) for rid in ids])
+            done = at >= 0
+            if not np.array_equal(boxes[at[done]], bounds[done], equal_nan=True):
+                raise StorageError(f"{kind.value}: a row's box differs from the one indexed before")
+            todo &= ~done
+        if not todo.all():
+            ids, bounds = [rid for rid, keep in zip(ids, todo.tolist(), strict=True) if keep], bounds[todo]
         self.dialect.index_boxes(self.conn, table, ids, bounds)
-        self._bump_row_versions(ids)
+        self._bump_row_versions([s["record_id"] for s in states])
+
+    def box_new_current(
+        self,
+        kind: RecordKind,
+        record_ids: Sequence[int],
+        geoms: Sequence[shapely.Geometry | None] | np.ndarray,
+    ) -> None:
+        """Add to the spatial index (SQLite's R*Tree) the boxes of the current rows that
+        ``write_current`` will write, later in this transaction, for these records, which have
+        none yet, with these geometries: the database then fills its index (on SQLite, on the
+        transaction's writer thread) while the rows are still being made. ``write_current``
+        checks that each row it writes has the box given here; the transaction cannot commit
+        while a box given here has no row."""
+        table = t.CURRENT_TABLES[kind.value]
+        bounds = shapely.bounds(np.asarray(geoms, dtype=object))
+        ids = [int(i) for i in record_ids]
+        rows = dict(zip(ids, range(len(ids)), strict=True))
+        boxed = self._boxed.setdefault(kind.value, [])
+        if len(rows) != len(ids) or any(not rows.keys().isdisjoint(given) for given, _b in boxed):
+            raise StorageError(f"{kind.value}: a record given twice to box_new_current")
+        self.dialect.index_boxes(self.conn, table, ids, bounds)
+        boxed.append((rows, bounds))
+
+    def check_boxes_written(self) -> None:
+        """Raise ``StorageError`` if a box added by ``box_new_current`` has no row yet."""
+        left = {kind: sum(len(rows) for rows, _b in boxed) for kind, boxed in self._boxed.items()}
+        left = {kind: count for kind, count in left.items() if count}
+        if left:
+            raise StorageError(f"spatial index boxes added for rows never written: {left}")
 
     def unshare_geometry(self, kind: RecordKind, record_ids: Sequence[int]) -> None:
         """Copy the current geometry of these records into the changes that only point at it
@@ -351,6 +395,12 @@ class Tx(ReportRows, AuthRows):
         if draw is None:
             raise StorageError(f"vector tiles drawn in SQL need PostGIS; this is {self.dialect.name}")
         return bytes(draw(self.conn, t.CURRENT_TABLES[kind.value], layer, columns, z, x, y))
+
+    def vector_tiles(self) -> PostGISTiles | None:
+        """What draws vector tiles of the current state in SQL in this transaction
+        (``storage.vector_tiles``: one query per tile, as ``services.tiles`` draws them); None
+        where the database does not (SQLite): the caller draws them in Python."""
+        return self.dialect.vector_tiles(self.conn)
 
     def area_groups(
         self,
@@ -455,22 +505,34 @@ def _change(
     return Change(report_id=report_id, seq=seq or 0, date_of_information=doi, values=merged)
 
 
-def _to_rows(
-    names: Sequence[str],
-    states: Iterable[Mapping[str, Any]],
-    wkbs: Iterable[bytes],
-    bounds: Iterable[Sequence[float]],
-) -> Iterator[tuple[Any, ...]]:
-    """Rows of a current table: ``names`` from each state, then geom and bbox."""
-    lists = [i for i, name in enumerate(names) if name in LIST_FIELDS]
-    date_at = names.index("date_of_information") if "date_of_information" in names else None
-    for state, wkb, box in zip(states, wkbs, bounds, strict=True):
-        row: list[Any] = list(map(state.get, names))
-        if date_at is not None and isinstance(row[date_at], str):
-            row[date_at] = dt.date.fromisoformat(row[date_at])
-        for i in lists:
-            row[i] = ";".join(row[i]) if row[i] else None
-        yield (*row, wkb, *box)
+#: current rows made and handed to the database at a time by ``write_current``
+_CURRENT_PART = 20_000
+
+
+def _to_columns(
+    names: Sequence[str], states: Sequence[Mapping[str, Any]], wkbs: Sequence[bytes], bounds: np.ndarray
+) -> dict[str, list[Any]]:
+    """The columns of a current table's rows: ``names`` from each state (a date given as text
+    parsed, a list joined with ";"), then geom and bbox."""
+    if not len(wkbs) == len(bounds) == len(states):
+        raise ValueError("states, WKB and bounds of different lengths")
+    given = set().union(*states)  # a column no state has is all None: no need to look
+    columns: dict[str, list[Any]] = {}
+    for name in names:
+        if name not in given:
+            columns[name] = [None] * len(states)
+            continue
+        column = [state.get(name) for state in states]
+        if name == "date_of_information":
+            dates = {v: dt.date.fromisoformat(v) for v in {v for v in column if isinstance(v, str)}}
+            column = [dates[v] if isinstance(v, str) else v for v in column]
+        elif name in LIST_FIELDS:
+            column = [";".join(v) if v else None for v in column]
+        columns[name] = column
+    columns["geom"] = list(wkbs)
+    for k, name in enumerate(("minx", "miny", "maxx", "maxy")):
+        columns[name] = bounds[:, k].tolist()
+    return columns
 
 
 def _from_row(row: Mapping[str, Any]) -> dict[str, Any]:
