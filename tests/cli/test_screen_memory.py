@@ -22,9 +22,10 @@ from test_broken_inputs import CLI, cli_env, run
 from conftest import make_hazard_feature, write_geojson
 from dbs import database
 
-#: what the larger input may add to the peak, in MiB: the allocators settling (seen: 25-50),
-#: not the input (4M more points would hold at least 160 MiB even as bare Arrow columns)
-ALLOWED_GROWTH_MB = 80
+#: what the larger input may add to the peak, in MiB: the allocators settling and the batches
+#: in flight (seen: 25-50 on a quiet machine, 65-109 on a loaded 2-core one), not the input
+#: (4M more points would hold at least 160 MiB even as bare Arrow columns)
+ALLOWED_GROWTH_MB = 125
 
 _MEASURE = """
 import resource, subprocess, sys
