@@ -1,8 +1,9 @@
-"""The SQLite dialect's fast paths (JSON key arrays, raw executemany, INSERT … RETURNING, R*Tree
-filled from the values at hand) give what the shared SQL gives: the generic dialect runs here on
-SQLite over the same imports. With ``--postgis`` the same comparison runs on PostGIS: the PostGIS
-dialect's hooks (``= ANY(array)`` key lists, the bbox filter on the GiST-indexed ``geom_pg``)
-against the generic ones (IN lists, the four bbox columns)."""
+"""The SQLite dialect's fast paths (JSON key arrays, multi-row INSERTs on the transaction's
+writer thread, INSERT … RETURNING, R*Tree filled from the values at hand) give what the shared
+SQL gives: the generic dialect runs here on SQLite over the same imports. With ``--postgis`` the
+same comparison runs on PostGIS: the PostGIS dialect's hooks (``= ANY(array)`` key lists, the
+bbox filter on the GiST-indexed ``geom_pg``) against the generic ones (IN lists, the four bbox
+columns). And the writer thread's and the R*Tree-first paths keep a transaction whole."""
 
 from __future__ import annotations
 

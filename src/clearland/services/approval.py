@@ -77,29 +77,20 @@ def approve(
             ref = change["ref"]
             state: dict[str, Any] | None
             if ref in created:  # no earlier version: nothing to fold or conflict with
+                state = dict(change["values"])
                 geom = change["geom"]
-                if geom is None:
-                    state = {
-                        **change["values"],
-                        "date_of_information": doi_text,
-                        "record_id": ids[ref],
-                        "ref": ref,
-                    }
-                    states.append(state)
-                    continue
-                state = {
-                    **change["values"],
-                    "geometry": bytes(geom),
-                    "date_of_information": doi_text,
-                    "record_id": ids[ref],
-                    "ref": ref,
-                }
-                # the state's geometry is the change's own: what the caller knows of it holds
-                shape, area = change.get("shape"), change.get("area_m2")
-                if shape is not None:
-                    state["_shape"] = shape
-                if area is not None:
-                    state["_area_m2"] = area
+                if geom is not None:
+                    state["geometry"] = bytes(geom)
+                state["date_of_information"] = doi_text
+                state["record_id"] = ids[ref]
+                state["ref"] = ref
+                if geom is not None:
+                    # the state's geometry is the change's own: what the caller knows of it holds
+                    shape, area = change.get("shape"), change.get("area_m2")
+                    if shape is not None:
+                        state["_shape"] = shape
+                    if area is not None:
+                        state["_area_m2"] = area
                 states.append(state)
                 continue
             values = dict(change["values"])

@@ -3,6 +3,7 @@ Shared SQL stays in ``repository``; a dialect overrides only these hooks."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import itertools
 import json
@@ -322,10 +323,9 @@ class _Writer:
         self._pending.append(self._pool.submit(self._run, statements))
 
     def _run(self, statements: list[tuple[str, list[Any]]]) -> None:
-        if self.error is not None:
-            return
         try:
-            _run_statements(self._raw, statements)
+            # stops between statements once something failed or the transaction ended
+            _run_statements(self._raw, statements, lambda: self.error is not None)
         except BaseException as exc:
             self.error = exc
 
@@ -341,17 +341,23 @@ class _Writer:
             self.wait()
         finally:
             self._pool.shutdown(wait=True)
-            self._raw.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+            # the usual page cache again (a connection that failed has other worries)
+            with contextlib.suppress(sqlite3.Error):
+                self._raw.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
 
 
 class _Closed(Exception):
     pass
 
 
-def _run_statements(raw: Any, statements: Sequence[tuple[str, list[Any]]]) -> None:
+def _run_statements(
+    raw: Any, statements: Sequence[tuple[str, list[Any]]], stop: Callable[[], bool] = lambda: False
+) -> None:
     cursor = raw.cursor()
     try:
         for sql, values in statements:
+            if stop():
+                return
             cursor.execute(sql, values)
     finally:
         cursor.close()
