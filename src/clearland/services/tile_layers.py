@@ -1,6 +1,7 @@
-"""What each public collection's vector tiles show, told to a database that draws tiles in SQL
-(``storage.vector_tiles``, PostGIS): the same rows and public fields as ``services.features``
-reads for the Python tile path.
+"""What each public collection's vector tiles show: told to a database that draws tiles in SQL
+(``storage.vector_tiles``, PostGIS), and read column by column for the tiles drawn in Python
+(``storage.current_columns``: SQLite): the same rows and public fields as ``services.features``
+reads (the features of tiles as of a date).
 
 - ``hazard-areas``: every current hazard area, its public fields (``public_view``: the record
   type's public fields, ``area_m2``, ``date_of_information``, ``remaining_area_m2``);
@@ -13,6 +14,8 @@ reads for the Python tile path.
 ``tests/storage/test_postgis_tiles.py`` compares the tiles drawn from these with the Python
 path's, collection by collection: a field added to a collection there and not here fails it
 (so does a collection without its layer here; ``keep_small`` matches ``tiles.HAZARD_COLLECTIONS``).
+``tests/services/test_tile_columns.py`` compares the layers read column by column from these
+with those read as features, and their tiles, the same way.
 """
 
 from __future__ import annotations

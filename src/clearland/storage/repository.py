@@ -34,22 +34,19 @@ from sqlalchemy.exc import OperationalError
 
 from clearland.domain.geometry import wkb_2d
 from clearland.domain.reconcile import Change
-from clearland.domain.records import RECORD_TYPES
 from clearland.domain.vocab import RecordKind, ReportStatus
 from clearland.errors import Busy, StorageError
 from clearland.storage import areas
 from clearland.storage import schema as t
 from clearland.storage.auth_rows import AuthRows, Origin
+from clearland.storage.current_columns import LIST_FIELDS, SourceColumns, read_columns, state_value
 from clearland.storage.dialects import SpatialDialect, dialect_for
-from clearland.storage.report_rows import ReportRows, _split, change_geom, current_geom
-from clearland.storage.vector_tiles import PostGISTiles
+from clearland.storage.report_rows import ReportRows, change_geom, current_geom
+from clearland.storage.vector_tiles import PostGISTiles, TileSource
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 #: the newest migration; a test checks it against Alembic's own idea of the head
 SCHEMA_HEAD = "0007"
-LIST_FIELDS = {
-    spec.name for rt in RECORD_TYPES.values() for spec in rt.fields if spec.kind in ("vocab_list", "str_list")
-}
 
 
 #: write transactions committed by this process, by database URL (``Store.writes_seen``)
@@ -402,6 +399,11 @@ class Tx(ReportRows, AuthRows):
         where the database does not (SQLite): the caller draws them in Python."""
         return self.dialect.vector_tiles(self.conn)
 
+    def current_columns(self, source: TileSource) -> SourceColumns:
+        """The current rows a tile layer's source shows, column by column, for the tile path
+        drawn in Python (``storage.current_columns``: one query, no dict per row)."""
+        return read_columns(self.conn, source)
+
     def area_groups(
         self,
         kind: RecordKind,
@@ -542,12 +544,6 @@ def _from_row(row: Mapping[str, Any]) -> dict[str, Any]:
             state["geometry"] = shapely.from_wkb(value)
         elif name == "remaining_geom":
             state["remaining_geometry"] = None if value is None else shapely.from_wkb(value)
-        elif name in ("minx", "miny", "maxx", "maxy"):
-            continue
-        elif name == "date_of_information":
-            state[name] = value.isoformat() if value is not None else None
-        elif name in LIST_FIELDS:
-            state[name] = _split(value) or None
-        else:
-            state[name] = value
+        elif name not in ("minx", "miny", "maxx", "maxy"):
+            state[name] = state_value(name, value)
     return state
