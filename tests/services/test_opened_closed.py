@@ -129,3 +129,26 @@ def test_an_area_recorded_closed_closes_in_its_first_month_and_status_defaults_t
         "total": {"opened": 3, "closed": 2},
         "groups": {"2026-01": {"opened": 3, "closed": 2}},
     }
+
+
+def test_a_server_computes_the_figures_once_per_revision(registry: Registry, tmp_path: Path) -> None:
+    """``statistics.Remembered`` (what ``GET /stats`` answers from): the same figures object for
+    the same question while the registry is unchanged, new figures once a report is approved,
+    each question apart, and the same figures as computed afresh."""
+    reports = Reports(registry, tmp_path)
+    reports.hazards("2026-01-10", A, B)
+    remembered = statistics.Remembered(registry)
+    first = remembered.statistics()
+    assert remembered.statistics() is first
+    assert first == statistics.statistics(registry)
+    by_status = remembered.statistics(by="status")
+    assert by_status is not first and remembered.statistics(by="status") is by_status
+    release = remembered.release_statistics()
+    assert remembered.release_statistics(by="month") is release
+    assert release == statistics.release_statistics(registry, by="month")
+
+    reports.hazards("2026-02-10", C)
+    after = remembered.statistics()
+    assert after is not first and after["count"] == first["count"] + 1
+    assert after == statistics.statistics(registry)
+    assert remembered.release_statistics() is not release

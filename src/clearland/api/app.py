@@ -12,6 +12,7 @@ from starlette.middleware.cors import CORSMiddleware
 from clearland.api import auth, checks, docs, jobs, minefields, ogc, problems, records, reports, tiles, web
 from clearland.api.middleware import BodyLimit, Hardening
 from clearland.api.ratelimit import RateLimit, TokenBuckets
+from clearland.services import statistics
 from clearland.services.features import Catalogue
 from clearland.services.jobs import Jobs, default_folder
 from clearland.services.registry import open_registry
@@ -57,6 +58,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.catalogue = catalogue
     app.state.tiles = vector_tiles
+    app.state.statistics = statistics.Remembered(registry)  # once per revision (GET /stats…)
     app.state.jobs = screening_jobs
     problems.install(app)
     app.include_router(minefields.router())  # restricted; ahead of the public /collections/{id}

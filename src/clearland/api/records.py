@@ -293,8 +293,7 @@ def router() -> APIRouter:
         if by is not None and by not in statistics.GROUPINGS:
             message = f"one of: {', '.join(statistics.GROUPINGS)}"
             inputs.raise_problems([{"parameter": "by", "message": message}])
-        registry = request.app.state.auth.registry
-        result = _statistics(statistics.statistics, registry=registry, by=by, as_of=as_of_of(values))
+        result = _statistics(request.app.state.statistics.statistics, by=by, as_of=as_of_of(values))
         return ReportJSON(result)
 
     @routes.get(
@@ -333,8 +332,7 @@ def router() -> APIRouter:
         if by not in statistics.RELEASE_GROUPINGS:
             message = f"one of: {', '.join(statistics.RELEASE_GROUPINGS)}"
             inputs.raise_problems([{"parameter": "by", "message": message}])
-        registry = request.app.state.auth.registry
-        result = _statistics(statistics.release_statistics, registry=registry, by=by, as_of=as_of_of(values))
+        result = _statistics(request.app.state.statistics.release_statistics, by=by, as_of=as_of_of(values))
         return ReportJSON(result)
 
     return routes

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections import Counter, defaultdict
+import threading
+from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -33,14 +34,16 @@ def statistics(registry: Registry, *, by: str | None = None, as_of: dt.date | No
         **registry_status(registry),
         "as_of": as_of.isoformat() if as_of else None,
     }
-    result.update(stats.totals(geoms))
+    # clusters of overlapping areas that the later totals meet unchanged are unioned once
+    memo: dict[bytes, Any] = {}
+    result.update(stats.totals(geoms, memo))
     # land release: what remains of areas not closed (overlaps once), and what was released
     remaining = [
         h["remaining_geometry"] if h.get("remaining_geometry") is not None else h["geometry"]
         for h in hazards
         if h.get("status") != "closed"
     ]
-    result["remaining_m2_net"] = stats.totals(remaining)["area_m2_net"]
+    result["remaining_m2_net"] = stats.totals(remaining, memo)["area_m2_net"]
     outcomes = records(registry, RecordKind.OUTCOME, as_of=as_of)
     result["released_m2"] = {
         kind: stats.totals([o["geometry"] for o in outcomes if o["kind"] == kind])["area_m2_net"]
@@ -49,7 +52,7 @@ def statistics(registry: Registry, *, by: str | None = None, as_of: dt.date | No
     if by is None:
         return result
     if by in ("status", "category"):
-        groups = stats.totals_by([(h.get(by), h["geometry"]) for h in hazards])
+        groups = stats.totals_by([(h.get(by), h["geometry"]) for h in hazards], memo)
     elif by == "admin-area":
         admin = records(registry, RecordKind.ADMIN_AREA, as_of=as_of)
         if not admin:
@@ -88,9 +91,11 @@ def _measured_by_the_database(registry: Registry, by: str | None) -> dict[str, A
         )
         grouped = tx.area_groups(RecordKind.HAZARD_AREA, group_by=by) if by else None
 
+    memo: dict[bytes, Any] = {}  # as in ``statistics``
+
     def measure(groups: Mapping[str | None, AreaGroup], key: str | None) -> dict[str, Any]:
         group = groups.get(key, AreaGroup())
-        return stats.totals_measured(group.count, group.separate_m2, group.shared)
+        return stats.totals_measured(group.count, group.separate_m2, group.shared, memo)
 
     result: dict[str, Any] = {**registry_status(registry), "as_of": None}
     result.update(measure(everything, ALL))
@@ -230,3 +235,48 @@ def validate(registry: Registry, *, as_of: dt.date | None = None) -> dict[str, A
     hazards = records(registry, RecordKind.HAZARD_AREA, as_of=as_of)
     result = quality.validate(hazards, sliver_min_m2=registry.settings.sliver_min_m2)
     return {**registry_status(registry), "checked": len(hazards), **result}
+
+
+class Remembered:
+    """The statistics a server answers, each computed once per registry revision: ``statistics``
+    and ``release_statistics`` read and measure the whole registry (on 100k overlapping areas,
+    minutes), so a dashboard opened again, or by many at once, waits for one computation, and
+    nobody can make the server measure the registry over and over. Concurrent first requests
+    for the same figures share one computation. Figures of an older revision are dropped when
+    asked for at a newer one; at most ``keep`` sets of figures are kept."""
+
+    def __init__(self, registry: Registry, *, keep: int = 32) -> None:
+        self.registry = registry
+        self.keep = keep
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[tuple[Any, ...], _Figures] = OrderedDict()
+
+    def statistics(self, *, by: str | None = None, as_of: dt.date | None = None) -> dict[str, Any]:
+        return self._get(statistics, by=by, as_of=as_of)
+
+    def release_statistics(self, *, by: str = "month", as_of: dt.date | None = None) -> dict[str, Any]:
+        return self._get(release_statistics, by=by, as_of=as_of)
+
+    def _get(self, call: Any, **kwargs: Any) -> dict[str, Any]:
+        revision = int(registry_status(self.registry)["revision"])
+        key = (call.__name__, revision, *sorted(kwargs.items()))
+        with self._lock:
+            for old in [k for k in self._entries if k[1] < revision]:
+                del self._entries[old]
+            figures = self._entries.get(key)
+            if figures is None:
+                figures = self._entries[key] = _Figures()
+                while len(self._entries) > self.keep:
+                    self._entries.popitem(last=False)
+            else:
+                self._entries.move_to_end(key)
+        with figures.lock:  # the first caller computes; the others wait for its answer
+            if figures.result is None:  # (an error is not kept: the next caller tries again)
+                figures.result = call(self.registry, **kwargs)
+            return figures.result
+
+
+class _Figures:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.result: dict[str, Any] | None = None
