@@ -300,8 +300,21 @@ class _Layer:
         )
 
     def mercator(self, rows: IntArray) -> NDArray[np.object_]:
-        """The geometry of these rows in Web Mercator metres."""
-        return shapely.transform(self.lonlat[rows], _to_mercator) if len(rows) else self.lonlat[rows]
+        """The geometry of these rows in Web Mercator metres. What lies beyond ±``MAX_LAT``
+        (which Web Mercator cannot show) is cut off first, as PostGIS does it
+        (``storage.vector_tiles``): a line or an area wholly beyond becomes empty, and is not
+        drawn (pressed onto the edge instead, an area would collapse to a line that GEOS
+        refuses to clip)."""
+        geoms = self.lonlat[rows]
+        if not len(rows):
+            return geoms
+        boxes = shapely.bounds(geoms)
+        beyond = (boxes[:, 1] < -MAX_LAT) | (boxes[:, 3] > MAX_LAT)
+        if beyond.any():
+            geoms = geoms.copy()
+            geoms[beyond] = shapely.clip_by_rect(geoms[beyond], -180.0, -MAX_LAT, 180.0, MAX_LAT)
+        projected: NDArray[np.object_] = shapely.transform(geoms, _to_mercator)
+        return projected
 
 
 #: the types ``_mvt_value`` leaves as they are

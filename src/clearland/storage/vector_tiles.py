@@ -28,9 +28,9 @@ cell of gathered points, all computed there). The query draws what the Python pa
 Attributes are rendered as the Python path renders them: ";"-joined lists as comma-separated
 text (none when empty), dates as ``YYYY-MM-DD``; an absent value (NULL) is no attribute.
 Geometry beyond ±85.0511° (which Web Mercator cannot show) is clipped to that latitude before
-it is projected, where the Python path presses its vertices onto it: points and boxes land in
-the same place, but a line or an area lying wholly beyond is not drawn here (the Python path
-draws such an area as a point at zoom 0 and fails on it from zoom 1).
+it is projected, as the Python path clips the lines and areas it draws (its points and boxes are
+pressed onto that latitude): points and boxes land in the same place, and a line or an area
+lying wholly beyond is not drawn.
 """
 
 from __future__ import annotations
