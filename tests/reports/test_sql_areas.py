@@ -23,10 +23,11 @@ from clearland.domain.vocab import ActivityType, OutcomeKind, RecordKind
 from clearland.reports import stats
 from clearland.services import queries, statistics
 from clearland.services.demo import create_demo
+from clearland.services.imports import ImportOptions, import_file
 from clearland.services.registry import Registry, open_registry
 from clearland.services.release_import import ReleaseOptions, import_outcomes
 from clearland.settings import Settings
-from conftest import write_geojson
+from conftest import make_hazard_feature, write_geojson
 from dbs import postgis_database
 
 HAZARDS = 400
@@ -145,3 +146,33 @@ def test_postgis_statistics_match_a_reference_from_the_records(
     cleared = stats.totals([o["geometry"] for o in outcomes if o["kind"] == "cleared"])
     assert got["released_m2"]["cleared"] == pytest.approx(cleared["area_m2_net"], rel=REL)
     assert cleared["area_m2_net"] < cleared["area_m2_sum"]  # the two clearances overlap
+
+
+def test_with_nothing_closed_or_released_the_remaining_land_is_the_whole(tmp_path: Path) -> None:
+    """A registry of open areas only (some overlapping, one pair touching): PostGIS measures the
+    remaining land once (``remaining_is_whole``) and gives what SQLite gives; on either the
+    remaining land is the net area to the bit."""
+    boxes = [shapely.box(17.0 + i * 0.004, 44.0, 17.005 + i * 0.004, 44.003) for i in range(6)]
+    boxes += [shapely.box(17.1, 44.1, 17.102, 44.102), shapely.box(17.102, 44.1, 17.104, 44.102)]
+    path = write_geojson(
+        tmp_path / "open.geojson", [make_hazard_feature(b, source_id=f"o{i}") for i, b in enumerate(boxes)]
+    )
+    with postgis_database(tmp_path, "sql_areas_open") as pg_url:
+        figures = []
+        for db in (str(tmp_path / "open.db"), pg_url):
+            registry = open_registry(Settings(), db=db)
+            import_file(registry, path, ImportOptions())
+            with registry.store.read() as tx:
+                whole = tx.area_groups(RecordKind.HAZARD_AREA) is not None and tx.remaining_is_whole(
+                    RecordKind.HAZARD_AREA, exclude={"status": ["closed"]}
+                )
+            assert whole == db.startswith("postgresql")
+            got = statistics.statistics(registry)
+            registry.store.dispose()
+            assert got["remaining_m2_net"] == got["area_m2_net"] < got["area_m2_sum"]
+            figures.append(got)
+        expected, got = figures
+        for volatile in ("database", "revision", "generated_at"):
+            expected.pop(volatile, None)
+            got.pop(volatile, None)
+        _close(got, expected)

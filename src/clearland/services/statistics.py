@@ -85,7 +85,10 @@ def _measured_by_the_database(registry: Registry, by: str | None) -> dict[str, A
         everything = tx.area_groups(RecordKind.HAZARD_AREA)
         if everything is None:
             return None
-        left = tx.area_groups(RecordKind.HAZARD_AREA, exclude={"status": ["closed"]}, remaining=True) or {}
+        closed = {"status": [HazardStatus.CLOSED.value]}
+        # nothing closed and nothing released yet: what remains is everything, measured once
+        whole = tx.remaining_is_whole(RecordKind.HAZARD_AREA, exclude=closed)
+        left = None if whole else tx.area_groups(RecordKind.HAZARD_AREA, exclude=closed, remaining=True) or {}
         released = (
             tx.area_groups(RecordKind.OUTCOME, group_by="kind", only={"kind": list(RELEASED_KINDS)}) or {}
         )
@@ -99,7 +102,7 @@ def _measured_by_the_database(registry: Registry, by: str | None) -> dict[str, A
 
     result: dict[str, Any] = {**registry_status(registry), "as_of": None}
     result.update(measure(everything, ALL))
-    result["remaining_m2_net"] = measure(left, ALL)["area_m2_net"]
+    result["remaining_m2_net"] = result["area_m2_net"] if left is None else measure(left, ALL)["area_m2_net"]
     result["released_m2"] = {kind: measure(released, kind)["area_m2_net"] for kind in RELEASED_KINDS}
     if by is None or grouped is None:
         return result

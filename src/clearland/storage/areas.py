@@ -123,4 +123,19 @@ def area_groups(
     return groups
 
 
-__all__ = ["ALL", "AreaGroup", "area_groups"]
+def remaining_is_whole(conn: Connection, table: Table, *, exclude: Mapping[str, Sequence[str]]) -> bool:
+    """Whether ``area_groups(exclude=exclude, remaining=True)`` would measure exactly what
+    ``area_groups()`` measures: no current row is excluded and none has remaining land set
+    (nothing closed, nothing released yet), so the caller can skip measuring it again."""
+    conditions = ["x.remaining_geom IS NOT NULL"]
+    params: dict[str, Any] = {}
+    for i, (column, values) in enumerate(exclude.items()):
+        conditions.append(f'x."{column}" = ANY(:exclude{i})')
+        params[f"exclude{i}"] = list(values)
+    differs = conn.execute(
+        text(f"SELECT EXISTS (SELECT 1 FROM {table.name} AS x WHERE {' OR '.join(conditions)})"), params
+    ).scalar()
+    return not differs
+
+
+__all__ = ["ALL", "AreaGroup", "area_groups", "remaining_is_whole"]

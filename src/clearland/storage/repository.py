@@ -423,6 +423,12 @@ class Tx(ReportRows, AuthRows):
             self.conn, table, group_by=group_by, only=only, exclude=exclude, remaining=remaining
         )
 
+    def remaining_is_whole(self, kind: RecordKind, *, exclude: Mapping[str, Sequence[str]]) -> bool:
+        """On a database that measures areas: whether the rows of ``kind`` left after
+        ``exclude``, by their remaining land, are all its rows as they are
+        (``storage.areas.remaining_is_whole``)."""
+        return areas.remaining_is_whole(self.conn, t.CURRENT_TABLES[kind.value], exclude=exclude)
+
     def current(
         self,
         kind: RecordKind,
