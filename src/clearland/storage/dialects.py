@@ -36,6 +36,7 @@ from sqlalchemy.sql import Executable
 from sqlalchemy.sql.elements import ColumnElement
 
 from clearland.errors import Busy
+from clearland.storage.rtree_pack import fill_empty
 from clearland.storage.vector_tiles import PostGISTiles
 
 _CHUNK = 900  # keeps IN (...) lists under every database's parameter limit
@@ -248,7 +249,7 @@ class SQLiteDialect(SpatialDialect):
         head = f"INSERT INTO {table.name} ({quoted}) VALUES "
         one = f"({', '.join(placeholders)})"
         per = max(1, min(_ROWS_PER_INSERT, _variable_limit(conn) // max(1, len(kept))))
-        statements: list[tuple[str, list[Any]]] = []
+        statements: list[_Statement] = []
         for start in range(0, count, per):
             part = [column[start : start + per] for column in kept]
             size = min(per, count - start)
@@ -267,26 +268,34 @@ class SQLiteDialect(SpatialDialect):
         boxes = np.asarray(bounds, dtype=float)
         if len(boxes) != len(record_ids):
             raise ValueError(f"{table.name}: {len(record_ids)} ids for {len(boxes)} boxes")
-        # rtree order: x, x, y, y; the rows zipped from columns, no tuple made in Python per row
-        minx, miny, maxx, maxy = (boxes[:, k].tolist() for k in range(4))
-        rows = list(zip(record_ids, minx, maxx, miny, maxy, strict=True))
-        head = f"INSERT INTO {table.name}_rtree (id, minx, maxx, miny, maxy) VALUES "
-        statements = [
-            (
-                head + ", ".join(itertools.repeat("(?, ?, ?, ?, ?)", len(part))),
-                list(itertools.chain.from_iterable(part)),
-            )
-            for part in (
-                rows[start : start + _ROWS_PER_INSERT] for start in range(0, len(rows), _ROWS_PER_INSERT)
-            )
-        ]
-        _execute(conn, statements, len(rows))
+        rtree = f"{table.name}_rtree"
+
+        def insert_one_by_one(raw: Any) -> None:
+            # rtree order: x, x, y, y; the rows zipped from columns, no tuple made in Python per row
+            minx, miny, maxx, maxy = (boxes[:, k].tolist() for k in range(4))
+            rows = list(zip(record_ids, minx, maxx, miny, maxy, strict=True))
+            head = f"INSERT INTO {rtree} (id, minx, maxx, miny, maxy) VALUES "
+            for start in range(0, len(rows), _ROWS_PER_INSERT):
+                part = rows[start : start + _ROWS_PER_INSERT]
+                raw.execute(
+                    head + ", ".join(itertools.repeat("(?, ?, ?, ?, ?)", len(part))),
+                    list(itertools.chain.from_iterable(part)),
+                )
+
+        def fill(raw: Any) -> None:
+            # into an empty tree, many boxes go in as one packed tree (checked by SQLite itself)
+            if len(boxes) < _PACK_ROWS or not fill_empty(raw, rtree, np.asarray(record_ids), boxes):
+                insert_one_by_one(raw)
+
+        _execute(conn, [fill], len(boxes))
 
 
 #: rows per multi-row INSERT on SQLite (fewer when the columns would pass the variable limit)
 _ROWS_PER_INSERT = 5000
 #: from this many rows on, a bulk insert goes to the transaction's writer thread
 _WRITE_BEHIND_ROWS = 2000
+#: from this many boxes on, an empty R*Tree is filled as one packed tree (``rtree_pack``)
+_PACK_ROWS = 5000
 
 
 def _variable_limit(conn: Connection) -> int:
@@ -298,6 +307,9 @@ def _variable_limit(conn: Connection) -> int:
 
 
 _WRITER_KEY = "clearland.sqlite_writer"
+
+#: one piece of a bulk write: an INSERT and its values, or work done with the sqlite3 connection
+_Statement = tuple[str, list[Any]] | Callable[[Any], None]
 
 
 class _Writer:
@@ -319,10 +331,10 @@ class _Writer:
         self._pending: list[Future[None]] = []
         self.error: BaseException | None = None
 
-    def submit(self, statements: list[tuple[str, list[Any]]]) -> None:
+    def submit(self, statements: list[_Statement]) -> None:
         self._pending.append(self._pool.submit(self._run, statements))
 
-    def _run(self, statements: list[tuple[str, list[Any]]]) -> None:
+    def _run(self, statements: list[_Statement]) -> None:
         try:
             # stops between statements once something failed or the transaction ended
             _run_statements(self._raw, statements, lambda: self.error is not None)
@@ -351,19 +363,22 @@ class _Closed(Exception):
 
 
 def _run_statements(
-    raw: Any, statements: Sequence[tuple[str, list[Any]]], stop: Callable[[], bool] = lambda: False
+    raw: Any, statements: Sequence[_Statement], stop: Callable[[], bool] = lambda: False
 ) -> None:
     cursor = raw.cursor()
     try:
-        for sql, values in statements:
+        for statement in statements:
             if stop():
                 return
-            cursor.execute(sql, values)
+            if callable(statement):
+                statement(raw)
+            else:
+                cursor.execute(*statement)
     finally:
         cursor.close()
 
 
-def _execute(conn: Connection, statements: list[tuple[str, list[Any]]], rows: int) -> None:
+def _execute(conn: Connection, statements: list[_Statement], rows: int) -> None:
     """Run prepared INSERTs in ``conn``'s transaction: on its writer thread when it has one or
     when they are many rows (``_WRITE_BEHIND_ROWS``), else here and now."""
     writer: _Writer | None = conn.info.get(_WRITER_KEY)
