@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import tempfile
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -92,6 +92,7 @@ def read_layer(
     limits: ReadLimits = ReadLimits(),
     csv_geometry: tuple[str, ...] | None = None,
     columnar: bool = False,
+    on_geometries: Callable[[int, np.ndarray], None] | None = None,
 ) -> SourceLayer:
     """Read one layer of an untrusted file, everything into memory.
 
@@ -100,6 +101,9 @@ def read_layer(
     ``(lon_column, lat_column)`` and overrides the detection of geometry columns in a CSV.
     ``columnar``: a GDAL format's features come in ``SourceLayer.columns`` (``features`` left
     empty), without a ``RawFeature`` and a dict per feature: what an import of many wants.
+    ``on_geometries(offset, geometries)``: called with each batch of geometries as it is parsed
+    (rows ``offset``…, ``None`` where a row has none), from the formats GDAL reads in batches;
+    the geometries the layer ends with may still differ (KML's are tidied, a CSV's parsed later).
     """
     source = Path(path)
     driver = _check(source, limits)
@@ -111,9 +115,11 @@ def read_layer(
     if suffix in (".zip", ".kmz"):
         with tempfile.TemporaryDirectory(prefix="clearland-read-") as tmp:
             inner, inner_layer = _unpack(source, Path(tmp), layer, limits)
-            result = _read_file(inner, driver, source, inner_layer, limits, csv_geometry, columnar)
+            result = _read_file(
+                inner, driver, source, inner_layer, limits, csv_geometry, columnar, on_geometries
+            )
     else:
-        result = _read_file(source, driver, source, layer, limits, csv_geometry, columnar)
+        result = _read_file(source, driver, source, layer, limits, csv_geometry, columnar, on_geometries)
     result.path = source
     return result
 
@@ -208,6 +214,7 @@ def _read_file(
     limits: ReadLimits,
     csv_geometry: tuple[str, ...] | None,
     columnar: bool = False,
+    on_geometries: Callable[[int, np.ndarray], None] | None = None,
 ) -> SourceLayer:
     if driver == "GeoParquet":
         return read_parquet(file, display, layer, limits)
@@ -217,7 +224,16 @@ def _read_file(
     if driver == "CSV":
         # every column as text, headers always on the first line, empty cells as null
         options = {"HEADERS": "YES", "EMPTY_STRING_AS_NULL": "YES", "AUTODETECT_TYPE": "NO"}
-    read = _gdal_read(gdal_path, name, driver, display, limits, read_geometry=driver != "CSV", **options)
+    read = _gdal_read(
+        gdal_path,
+        name,
+        driver,
+        display,
+        limits,
+        read_geometry=driver != "CSV",
+        on_geometries=on_geometries,
+        **options,
+    )
     meta, notes, fids, columns = read.meta, read.notes, read.fids, read.columns
     fields = list(columns)
     parsed: Sequence[tuple[shapely.Geometry | None, str | None]] | None = None
@@ -399,6 +415,7 @@ def _gdal_read(
     display: Path,
     limits: ReadLimits,
     read_geometry: bool,
+    on_geometries: Callable[[int, np.ndarray], None] | None = None,
     **options: str,
 ) -> _GdalRead:
     """GDAL's Arrow stream (``pyogrio.raw.open_arrow``) batch by batch, each made into plain
@@ -439,8 +456,11 @@ def _gdal_read(
                         columns[field].extend(_plain_column(batch.column(i + 1)))
                     if width == len(fields) + 2:
                         wkb = batch.column(width - 1).to_numpy(zero_copy_only=False)
-                        parts.append(shapely.from_wkb(wkb, on_invalid="ignore"))
+                        parsed = shapely.from_wkb(wkb, on_invalid="ignore")
                         del wkb
+                        if on_geometries is not None:
+                            on_geometries(len(fids) - len(parsed), parsed)
+                        parts.append(parsed)
                     if len(fids) > limits.max_features:
                         break
     except InputFileError:

@@ -7,6 +7,7 @@ import contextlib
 import datetime as dt
 import itertools
 import json
+import logging
 import operator
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -39,6 +40,8 @@ from clearland.errors import Busy
 from clearland.storage.rtree_pack import fill_empty
 from clearland.storage.vector_tiles import PostGISTiles
 
+log = logging.getLogger(__name__)
+
 _CHUNK = 900  # keeps IN (...) lists under every database's parameter limit
 
 
@@ -52,6 +55,9 @@ class SpatialDialect:
 
     def configure(self, engine: Engine) -> None:
         """Connection settings applied once per engine."""
+
+    def end_write(self, conn: Connection) -> None:
+        """Called when a write transaction of ``conn`` has ended (committed or rolled back)."""
 
     def bbox_filter(self, table: Table, bbox: tuple[float, float, float, float]) -> ColumnElement[bool]:
         """Rows whose bounding box meets ``bbox`` (minx, miny, maxx, maxy, EPSG:4326)."""
@@ -125,7 +131,12 @@ class SQLiteDialect(SpatialDialect):
             # a new database gets 16 KiB pages: rows of a geometry table (WKB of a few KiB) left a
             # quarter of 4 KiB pages empty (no effect on an existing database)
             cursor.execute("PRAGMA page_size=16384")
-            cursor.execute("PRAGMA journal_mode=WAL")
+            # WAL, unless another connection holds the database in a bulk write right now (see
+            # ``_bulk_journal``): this one then reads as usual and takes to the WAL by itself
+            # once the database is back in it (SQLite opens the WAL a database's header names)
+            cursor.execute("PRAGMA busy_timeout=0")
+            with contextlib.suppress(sqlite3.OperationalError):
+                cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
@@ -151,6 +162,8 @@ class SQLiteDialect(SpatialDialect):
         def _on_begin(conn: Any) -> None:
             # writers take the lock up front so two writers never both read-then-write
             options = conn.get_execution_options()
+            if options.get("clearland_bulk", False):
+                _bulk_journal(conn)
             if not options.get("clearland_write", False):
                 conn.exec_driver_sql("BEGIN")
             elif options.get("clearland_wait", True):
@@ -161,6 +174,10 @@ class SQLiteDialect(SpatialDialect):
                     conn.exec_driver_sql("BEGIN IMMEDIATE")
                 finally:
                     conn.exec_driver_sql(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+
+    def end_write(self, conn: Connection) -> None:
+        if conn.info.pop(_BULK_KEY, False):
+            _back_to_wal(conn.connection.dbapi_connection)
 
     def bbox_filter(self, table: Table, bbox: tuple[float, float, float, float]) -> ColumnElement[bool]:
         minx, miny, maxx, maxy = bbox
@@ -307,6 +324,42 @@ def _variable_limit(conn: Connection) -> int:
 
 
 _WRITER_KEY = "clearland.sqlite_writer"
+_BULK_KEY = "clearland.sqlite_bulk_journal"
+
+
+def _bulk_journal(conn: Connection) -> None:
+    """Before a bulk write transaction (``Store.write(bulk=True)``): when no other connection
+    has the database open, leave the WAL for a rollback journal until it ends. A WAL transaction
+    writes every new page twice, into the WAL at the commit and into the database at the
+    checkpoint after it (~250 MB each for 100k hazard areas, each waiting for its fsync); with
+    the rollback journal the new pages go once into the database, and the journal holds only the
+    few old pages the transaction changes. It is atomic the same way: a transaction killed
+    halfway leaves a journal with which SQLite puts the old pages back when the database is next
+    opened. Meanwhile others may still open and read the database (``_on_connect``); at the
+    commit they wait for it (~1 s). When another connection has it open, nothing changes."""
+    raw = conn.connection.dbapi_connection
+    assert raw is not None
+    raw.execute("PRAGMA busy_timeout=0")  # someone has it open: fail at once, stay in the WAL
+    try:
+        (mode,) = raw.execute("PRAGMA journal_mode=DELETE").fetchone()
+    except sqlite3.OperationalError:
+        mode = None
+    finally:
+        raw.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    if mode == "delete":
+        conn.info[_BULK_KEY] = True
+    elif mode is not None and mode != "wal":  # (the database was in neither: leave it so)
+        _back_to_wal(raw)
+
+
+def _back_to_wal(raw: Any) -> None:
+    """The WAL again after a bulk write; should a reader keep it from that now, the next
+    connection to open the database puts it back (``_on_connect``)."""
+    try:
+        raw.execute("PRAGMA journal_mode=WAL")
+    except sqlite3.OperationalError as exc:
+        log.info("the database stays in its rollback journal for now: %s", exc)
+
 
 #: one piece of a bulk write: an INSERT and its values, or work done with the sqlite3 connection
 _Statement = tuple[str, list[Any]] | Callable[[Any], None]

@@ -147,21 +147,26 @@ class Store:
             yield Tx(conn, self.dialect, self.origin)
 
     @contextmanager
-    def write(self, *, wait: bool = True) -> Iterator[Tx]:
+    def write(self, *, wait: bool = True, bulk: bool = False) -> Iterator[Tx]:
         """One transaction: everything in it lands, or nothing does. ``wait=False``: raise
-        ``Busy`` at once when another writer holds the database, instead of waiting for it."""
-        engine = self.engine.execution_options(clearland_write=True, clearland_wait=wait)
+        ``Busy`` at once when another writer holds the database, instead of waiting for it.
+        ``bulk``: the transaction will write a lot (an import of many features): the database
+        may write it in the way that costs least I/O (SQLite: see ``dialects._bulk_journal``)."""
+        engine = self.engine.execution_options(clearland_write=True, clearland_wait=wait, clearland_bulk=bulk)
         with engine.connect() as conn:
             try:
-                transaction = conn.begin()
-            except OperationalError as exc:
-                if wait:
-                    raise
-                raise Busy("another write holds the registry") from exc
-            with transaction:
-                tx = Tx(conn, self.dialect, self.origin)
-                yield tx
-                tx.check_boxes_written()
+                try:
+                    transaction = conn.begin()
+                except OperationalError as exc:
+                    if wait:
+                        raise
+                    raise Busy("another write holds the registry") from exc
+                with transaction:
+                    tx = Tx(conn, self.dialect, self.origin)
+                    yield tx
+                    tx.check_boxes_written()
+            finally:
+                self.dialect.end_write(conn)
             _WRITES[self.url] = _WRITES.get(self.url, 0) + 1
 
     def writes_seen(self) -> int:
