@@ -135,8 +135,11 @@ class SQLiteDialect(SpatialDialect):
             # ``_bulk_journal``): this one then reads as usual and takes to the WAL by itself
             # once the database is back in it (SQLite opens the WAL a database's header names)
             cursor.execute("PRAGMA busy_timeout=0")
-            with contextlib.suppress(sqlite3.OperationalError):
+            try:
                 cursor.execute("PRAGMA journal_mode=WAL")
+            except sqlite3.OperationalError as exc:
+                if getattr(exc, "sqlite_errorcode", None) not in _LOCKED:
+                    raise
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
@@ -325,6 +328,8 @@ def _variable_limit(conn: Connection) -> int:
 
 _WRITER_KEY = "clearland.sqlite_writer"
 _BULK_KEY = "clearland.sqlite_bulk_journal"
+#: SQLITE_BUSY and SQLITE_LOCKED: another connection holds the database
+_LOCKED = (5, 6)
 
 
 def _bulk_journal(conn: Connection) -> None:
@@ -342,7 +347,9 @@ def _bulk_journal(conn: Connection) -> None:
     raw.execute("PRAGMA busy_timeout=0")  # someone has it open: fail at once, stay in the WAL
     try:
         (mode,) = raw.execute("PRAGMA journal_mode=DELETE").fetchone()
-    except sqlite3.OperationalError:
+    except sqlite3.OperationalError as exc:
+        if getattr(exc, "sqlite_errorcode", None) not in _LOCKED:
+            raise
         mode = None
     finally:
         raw.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
